@@ -1,0 +1,112 @@
+/*
+ * ftlog/common.h - conventions shared by every ftlog library.
+ *
+ * Errors: every fallible function returns 0 (FT_OK) or a negative FT_E*
+ * code from the single table below; ft_strerror() gives a one-line reason.
+ * Outputs are written only on success unless documented otherwise.
+ *
+ * Bytes are (pointer, length) pairs; no function calls strlen() on data
+ * that came from outside.
+ */
+#ifndef FTLOG_COMMON_H
+#define FTLOG_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FT_API __attribute__((visibility("default")))
+#define FT_WUR __attribute__((warn_unused_result))
+#else
+#define FT_API
+#define FT_WUR
+#endif
+
+/* The error table. Codes are stable; append only. */
+#define FT_ERRORS(X)                                                          \
+	X(FT_OK, 0, "success")                                                \
+	X(FT_EINVAL, -1, "invalid argument")                                  \
+	X(FT_ENOMEM, -2, "out of memory")                                     \
+	X(FT_EBUFSIZE, -3, "output buffer too small")                         \
+	X(FT_ETOOBIG, -4, "input exceeds the size limit")                     \
+	X(FT_EBASE64, -5, "invalid or non-canonical base64")                  \
+	X(FT_EHASHLEN, -6, "hash is not 32 bytes")                            \
+	X(FT_ECRYPTO, -7, "crypto library failure")                           \
+	X(FT_ENUMBER, -8, "invalid or non-canonical decimal number")          \
+	X(FT_EPROOF_RANGE, -20, "proof index or tree sizes out of range")     \
+	X(FT_EPROOF_LEN, -21, "proof has the wrong number of hashes")         \
+	X(FT_EPROOF_ROOT, -22, "proof does not lead to the expected root")    \
+	X(FT_EREAD, -23, "stored hash could not be read")                     \
+	X(FT_ETREE_FULL, -24, "tree has reached its maximum size")            \
+	X(FT_ETILE_PATH, -30, "malformed or non-canonical tile path")         \
+	X(FT_ETILE_SIZE, -31, "tile data has the wrong size")                 \
+	X(FT_ETILE_NONE, -32, "no such tile for this tree size")              \
+	X(FT_EBUNDLE, -33, "malformed entry bundle")                          \
+	X(FT_ENOTE_FORMAT, -40, "malformed signed note")                      \
+	X(FT_ENOTE_NOKEY, -41, "note has no signature from a known key")      \
+	X(FT_ENOTE_BADSIG, -42, "signature from a known key does not verify") \
+	X(FT_ENOTE_TOOMANY, -43, "note has too many signatures")              \
+	X(FT_EKEY_FORMAT, -44, "malformed key string")                        \
+	X(FT_EKEY_NAME, -45, "invalid key name")                              \
+	X(FT_EKEY_HASH, -46, "key id does not match the key")                 \
+	X(FT_EKEY_ALG, -47, "unsupported key type")                           \
+	X(FT_ECKPT_FORMAT, -50, "malformed checkpoint")                       \
+	X(FT_ECKPT_ORIGIN, -51, "checkpoint origin is not the expected one")  \
+	X(FT_ECOSIG_TIME, -52, "cosignature timestamp out of range")          \
+	X(FT_ETLOGPROOF, -53, "malformed tlog-proof")
+
+enum ft_error {
+#define FT_ERR_ENUM_(name, val, msg) name = (val),
+	FT_ERRORS(FT_ERR_ENUM_)
+#undef FT_ERR_ENUM_
+};
+
+/* One-line, human-readable reason for an error code; never NULL. */
+FT_API const char *ft_strerror(int err);
+
+/* The symbolic name of an error code ("FT_EPROOF_ROOT"); never NULL. */
+FT_API const char *ft_errname(int err);
+
+/*
+ * Initialise the crypto backend (libsodium). Safe to call many times and
+ * from several threads; every function that signs or verifies calls it.
+ */
+FT_WUR FT_API int ft_init(void);
+
+/* ---- Standard base64 (RFC 4648 section 4, with padding), via libsodium. */
+
+/* Length of the encoding of n bytes, without a terminating NUL. */
+FT_API size_t ft_b64_enclen(size_t n);
+
+/*
+ * Encode n bytes of in to out (capacity cap). Writes a NUL after the
+ * encoding when there is room (cap >= enclen + 1 is therefore advisable).
+ * Fails with FT_EBUFSIZE if cap < enclen.
+ */
+FT_WUR FT_API int ft_b64_encode(const uint8_t *in, size_t n, char *out,
+				size_t cap, size_t *outlen);
+
+/*
+ * Strictly decode standard base64: padding required, no whitespace, no
+ * non-zero trailing bits (canonical encodings only). FT_EBUFSIZE if the
+ * result does not fit cap; FT_EBASE64 on any invalid input. Empty input
+ * decodes to zero bytes. out is unspecified on failure.
+ */
+FT_WUR FT_API int ft_b64_decode(const char *in, size_t n, uint8_t *out,
+				size_t cap, size_t *outlen);
+
+/*
+ * Parse a canonical ASCII decimal (no sign, no leading zeros unless the
+ * value is 0) of at most 19 digits with value <= INT64_MAX, the limit Go
+ * and the C2SP formats share. FT_ENUMBER otherwise.
+ */
+FT_WUR FT_API int ft_parse_u63(const char *s, size_t n, uint64_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
