@@ -92,6 +92,21 @@ int ft_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap,
 	if (n % 4 != 0) {
 		return FT_EBASE64;
 	}
+	/* libsodium 1.0.18 maps bytes >= 0x80 to digits instead of refusing
+	 * them, which would give one value many spellings: check the
+	 * alphabet here, '=' only as the last one or two characters. */
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)in[i];
+
+		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		    (ch >= '0' && ch <= '9') || ch == '+' || ch == '/') {
+			continue;
+		}
+		if (ch == '=' && (i == n - 1 || (i == n - 2 && in[n - 1] == '='))) {
+			continue;
+		}
+		return FT_EBASE64;
+	}
 	/* The decoded size is exact for canonical input; refuse early so
 	 * that a short buffer is not reported as bad base64. */
 	size_t want = n / 4 * 3 - (in[n - 1] == '=') - (in[n - 2] == '=');

@@ -658,6 +658,24 @@ START_TEST(test_base64_and_numbers)
 	ck_assert_int_eq(ft_b64_decode("AA-_", 4, out, sizeof out, &n),
 			 FT_EBASE64); /* URL-safe alphabet is not standard */
 	ck_assert_int_eq(ft_b64_decode("AAAA", 4, out, 2, &n), FT_EBUFSIZE);
+	ck_assert_int_eq(ft_b64_decode("A=AA", 4, out, sizeof out, &n),
+			 FT_EBASE64);
+	ck_assert_int_eq(ft_b64_decode("AA=A", 4, out, sizeof out, &n),
+			 FT_EBASE64);
+	/* Every byte outside the alphabet, at every position. */
+	for (int ch = 0; ch < 256; ch++) {
+		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		    (ch >= '0' && ch <= '9') || ch == '+' || ch == '/' ||
+		    ch == '=') {
+			continue;
+		}
+		for (int pos = 0; pos < 4; pos++) {
+			char in[5] = "QUJD";
+			in[pos] = (char)ch;
+			ck_assert_int_eq(ft_b64_decode(in, 4, out, sizeof out, &n),
+					 FT_EBASE64);
+		}
+	}
 	ck_assert_int_eq(ft_b64_decode("", 0, out, 0, &n), 0);
 	ck_assert_uint_eq(n, 0);
 
