@@ -9,6 +9,7 @@
  *                            default ./var/demo)
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,8 +153,34 @@ static void write_file(const char *dir, const char *name, const void *data,
 	}
 }
 
+static void usage(FILE *f)
+{
+	fputs("usage: ftlog-demo [DIR]\n"
+	      "\n"
+	      "Shows libftmerkle at work, as `./run demo` does until the log\n"
+	      "server exists: generates a log key, appends 1000 firmware events\n"
+	      "to an RFC 6962 tree, signs a C2SP checkpoint, writes an offline\n"
+	      "C2SP tlog-proof for event 123 and verifies it as a device will,\n"
+	      "then shows a tampered event, a checkpoint signed by a foreign key\n"
+	      "and a corrupted consistency proof being refused.\n"
+	      "\n"
+	      "Files written to DIR (default ./var/demo): log.vkey (the log's\n"
+	      "verifier key), checkpoint (the signed checkpoint),\n"
+	      "event-123.tlog-proof.\n"
+	      "\n"
+	      "Exit status: 0 if every genuine proof verified and every forgery\n"
+	      "was refused, 1 otherwise, 2 on a usage error.\n",
+	      f);
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
+		bool help = argc == 2 && (strcmp(argv[1], "--help") == 0 ||
+					  strcmp(argv[1], "-h") == 0);
+		usage(help ? stdout : stderr);
+		return help ? 0 : 2;
+	}
 	const char *dir = argc > 1 ? argv[1] : "./var/demo";
 	static uint8_t note1[4096], note2[4096], proof[FT_TLOG_PROOF_MAX];
 	char keystr[FT_KEY_STR_MAX], ev[512];

@@ -155,6 +155,7 @@ typedef struct ft_checkpoint {
  * decimal size (<= INT64_MAX), base64 root of exactly 32 bytes, then
  * optional non-empty extension lines; every line ends in "\n".
  * want_origin, if not NULL, must equal the origin (FT_ECKPT_ORIGIN).
+ * *out is cleared on failure.
  */
 FT_WUR FT_API int ft_checkpoint_parse(const uint8_t *text, size_t len,
 				      const char *want_origin,
