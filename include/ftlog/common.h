@@ -57,7 +57,17 @@ extern "C" {
 	X(FT_ECKPT_FORMAT, -50, "malformed checkpoint")                       \
 	X(FT_ECKPT_ORIGIN, -51, "checkpoint origin is not the expected one")  \
 	X(FT_ECOSIG_TIME, -52, "cosignature timestamp out of range")          \
-	X(FT_ETLOGPROOF, -53, "malformed tlog-proof")
+	X(FT_ETLOGPROOF, -53, "malformed tlog-proof")                         \
+	X(FT_ESTORE, -60, "storage error")                                    \
+	X(FT_ESTORE_FULL, -61, "storage is full (disk or LMDB map)")          \
+	X(FT_ESTORE_CORRUPT, -62, "stored data is inconsistent")              \
+	X(FT_ENOTFOUND, -63, "not found")                                     \
+	X(FT_EEXIST, -64, "already exists")                                   \
+	X(FT_ECONFIG, -65, "invalid configuration")                           \
+	X(FT_EIO, -66, "I/O error")                                           \
+	X(FT_EBUSY, -67, "queue is full, retry later")                        \
+	X(FT_ESHUTDOWN, -68, "server is shutting down")                       \
+	X(FT_EREJECTED, -69, "entry rejected by the submission validator")
 
 enum ft_error {
 #define FT_ERR_ENUM_(name, val, msg) name = (val),

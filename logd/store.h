@@ -1,0 +1,171 @@
+/*
+ * logd/store.h - ftlogd's storage: one LMDB environment (internal, not
+ * installed).
+ *
+ * Named databases:
+ *   "entries"  be64(index)                 -> entry bytes as submitted
+ *   "leaves"   leaf hash (32 bytes)        -> be64(index)   (idempotency)
+ *   "tiles"    u8(level) || be64(index)    -> the hashes known so far of hash
+ *                                             tile (level, index): width*32
+ *                                             bytes, width 1..256. A hash
+ *                                             never changes once stored, so
+ *                                             any prefix of a stored tile is
+ *                                             the partial tile of that width.
+ *   "meta"     "state"      -> be64(size) || root(32)
+ *              "checkpoint" -> the latest signed checkpoint (signed note)
+ *              "origin"     -> the log's origin line (set at creation)
+ *              "version"    -> be32(1), the schema version
+ *
+ * Everything a batch changes (entries, leaves, tiles, state, checkpoint)
+ * is written in ONE write transaction, committed with LMDB's default
+ * durable sync: after ft_store_append returns 0 the batch survives a crash
+ * or kill -9 at any later moment, and before that it is as if it never
+ * happened. The tree size and the checkpoint therefore never disagree.
+ *
+ * Threads: one writer thread calls ft_store_append; any thread may read
+ * through its own ft_store_reader (the environment is opened MDB_NOTLS).
+ */
+#ifndef FTLOG_LOGD_STORE_H
+#define FTLOG_LOGD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ftlog/common.h>
+#include <ftlog/merkle.h>
+#include <ftlog/tile.h>
+
+typedef struct ft_store ft_store;
+
+/* Default LMDB map size: 64 GiB of address space (not disk). */
+#define FT_STORE_DEFAULT_MAP ((uint64_t)64 << 30)
+
+/*
+ * Create a new store in directory `dir` (which must exist and hold no
+ * store yet: FT_EEXIST otherwise) for the log named `origin`.
+ */
+FT_WUR int ft_store_create(const char *dir, const char *origin,
+			   size_t origin_len, uint64_t map_size);
+
+/*
+ * Open an existing store. Checks the schema version and that the stored
+ * state agrees with the stored tiles (the tree is reloaded from them:
+ * FT_ESTORE_CORRUPT otherwise). *out is freed with ft_store_close.
+ */
+FT_WUR int ft_store_open(const char *dir, uint64_t map_size, ft_store **out);
+
+/* Close the environment. No reader or write may be in progress. */
+void ft_store_close(ft_store *s);
+
+/* The origin stored at creation; valid while s is open. */
+const char *ft_store_origin(const ft_store *s, size_t *len);
+
+/*
+ * The current tree size and root as last committed (cheap; safe from any
+ * thread: the values are updated atomically after each commit).
+ */
+void ft_store_head(ft_store *s, uint64_t *size, ft_hash *root);
+
+/* ---- Reading. */
+
+/*
+ * A reader: one LMDB read transaction, reused with reset/renew. Owned by
+ * one thread. Between ft_store_read_begin and ft_store_read_end it sees
+ * one consistent snapshot; every pointer it returns points into the LMDB
+ * map and is valid only until ft_store_read_end.
+ */
+typedef struct ft_store_reader {
+	ft_store *s;
+	void *txn; /* MDB_txn * */
+	int active;
+} ft_store_reader;
+
+FT_WUR int ft_store_reader_init(ft_store *s, ft_store_reader *r);
+void ft_store_reader_free(ft_store_reader *r);
+FT_WUR int ft_store_read_begin(ft_store_reader *r);
+void ft_store_read_end(ft_store_reader *r);
+
+/* Snapshot state: tree size, root and the signed checkpoint bytes
+ * (checkpoint NULL/0 for a store that has never signed one). */
+typedef struct ft_store_state {
+	uint64_t size;
+	ft_hash root;
+	const uint8_t *checkpoint;
+	size_t checkpoint_len;
+} ft_store_state;
+
+FT_WUR int ft_store_get_state(ft_store_reader *r, ft_store_state *out);
+
+/* Entry at index: FT_ENOTFOUND if index >= size. */
+FT_WUR int ft_store_get_entry(ft_store_reader *r, uint64_t index,
+			      const uint8_t **data, size_t *len);
+
+/*
+ * The stored hashes of hash tile (level, index), level >= 0: *len is
+ * width*32 of what is stored so far (FT_ENOTFOUND if none). Callers serve
+ * a prefix of it for a partial tile.
+ */
+FT_WUR int ft_store_get_tile(ft_store_reader *r, unsigned level,
+			     uint64_t index, const uint8_t **data, size_t *len);
+
+/* Index of the entry whose leaf hash is `leaf`; FT_ENOTFOUND if none. */
+FT_WUR int ft_store_find_leaf(ft_store_reader *r, const ft_hash *leaf,
+			      uint64_t *index);
+
+/*
+ * A hash reader over the snapshot for a tree of `size` (<= the snapshot's
+ * size), backed by the stored tiles through tr (caller-allocated, ~33 KiB).
+ * Use with ft_proof_inclusion / ft_proof_consistency / ft_tree_hash_at
+ * while the read transaction is active.
+ */
+void ft_store_hash_reader(ft_store_reader *r, uint64_t size,
+			  ft_tile_reader *tr, ft_hash_reader *out);
+
+/* ---- Writing (the sequencer thread only). */
+
+/* One submitted entry; data stays owned by the caller. */
+typedef struct ft_store_item {
+	const uint8_t *data; /* in: 1..FT_ENTRY_MAX bytes */
+	size_t len;
+	ft_hash leaf;   /* out: leaf hash */
+	uint64_t index; /* out: its index (new or existing) */
+	int dup;        /* out: 1 if it was already logged (or earlier in
+			 * this batch) and was not appended again */
+} ft_store_item;
+
+/*
+ * Sign the checkpoint for (size, root): write the whole signed note into
+ * buf (capacity cap) and set *len. Called inside the write transaction,
+ * once per batch that grows the tree; a negative return aborts the batch.
+ */
+typedef int (*ft_store_sign_fn)(void *ctx, uint64_t size, const ft_hash *root,
+				uint8_t *buf, size_t cap, size_t *len);
+
+#define FT_STORE_CHECKPOINT_MAX 8192
+
+/*
+ * Append a batch: look every item up by leaf hash (duplicates keep their
+ * index), append the rest in order, update the tiles, sign and store the
+ * new checkpoint, and commit durably, all in one transaction. If no item
+ * is new, nothing is written and no checkpoint is signed.
+ *
+ * On failure nothing is changed (the transaction is aborted and the
+ * in-memory tree restored): FT_ESTORE_FULL when the disk or the LMDB map
+ * is full, FT_ETREE_FULL, FT_ESTORE for other LMDB or I/O errors, or the
+ * signer's error. On success *new_size is the size after the batch.
+ */
+FT_WUR int ft_store_append(ft_store *s, ft_store_item *items, size_t n,
+			   ft_store_sign_fn sign, void *sign_ctx,
+			   uint64_t *new_size);
+
+/*
+ * Re-sign the checkpoint of the current tree (e.g. after the log key is
+ * rotated, or when a store has no checkpoint yet) and store it durably.
+ * The root is the stored one: a size is never given two roots.
+ */
+FT_WUR int ft_store_resign(ft_store *s, ft_store_sign_fn sign, void *sign_ctx);
+
+/* A one-line description of the last LMDB error (for logs). */
+const char *ft_store_last_error(const ft_store *s);
+
+#endif
