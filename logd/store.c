@@ -1,0 +1,1087 @@
+/*
+ * logd/store.c - ftlogd's LMDB storage (contract and layout: store.h).
+ *
+ * The writer keeps an ft_tree (the compact range) in memory and feeds each
+ * batch's leaves through ft_tree_append_batch; the nodes it reports on tree
+ * levels 0, 8, 16, ... are exactly the hashes of the C2SP tiles, so they are
+ * gathered into one 8 KiB buffer per tile level and written once per tile
+ * per batch. Readers never see the in-memory tree: they rebuild whatever
+ * hash they need from the stored tiles through ft_tile_reader.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include <ftlog/note.h>
+
+#include "logd/store.h"
+
+#define STORE_VERSION 1u
+/* Tree levels are < 63, so tile levels are 0..7. */
+#define STORE_TILE_LEVELS 8
+#define STORE_TILE_KEY 9
+#define STORE_STATE_LEN (8 + FT_HASH_LEN)
+#define STORE_MAXDBS 4
+#define STORE_MAXREADERS 256
+
+/* One tile being extended during a batch: hashes [0, width) of tile
+ * (level, index), its stored prefix followed by this batch's nodes. */
+typedef struct tile_buf {
+	int active;
+	uint64_t index;
+	unsigned width;
+	uint8_t data[FT_TILE_BYTES];
+} tile_buf;
+
+struct ft_store {
+	MDB_env *env;
+	MDB_dbi entries, leaves, tiles, meta;
+	char *origin;
+	size_t origin_len;
+
+	/* Writer thread only: the committed tree and reusable scratch. */
+	ft_tree tree;
+	ft_hash *batch_leaves;
+	size_t batch_cap;
+	tile_buf tbuf[STORE_TILE_LEVELS];
+	uint8_t ckpt[FT_STORE_CHECKPOINT_MAX];
+
+	/* Read from any thread. */
+	pthread_mutex_t head_mu;
+	uint64_t head_size;
+	ft_hash head_root;
+
+	/* The last error for logs: a static description and the LMDB code
+	 * (0 when the error did not come from LMDB). Atomics, because any
+	 * reader thread may record one while another logs. */
+	_Atomic(const char *) err_what;
+	atomic_int err_rc;
+};
+
+/* ---- Small helpers. */
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++) {
+		v = (v << 8) | p[i];
+	}
+	return v;
+}
+
+static void tile_key(uint8_t key[STORE_TILE_KEY], unsigned level,
+		     uint64_t index)
+{
+	key[0] = (uint8_t)level;
+	put_be64(key + 1, index);
+}
+
+static MDB_val mval(const void *p, size_t n)
+{
+	MDB_val v;
+
+	v.mv_data = (void *)(uintptr_t)p;
+	v.mv_size = n;
+	return v;
+}
+
+static void set_error(ft_store *s, const char *what, int mrc)
+{
+	atomic_store(&s->err_what, what);
+	atomic_store(&s->err_rc, mrc);
+}
+
+/*
+ * Record an LMDB (or errno) failure and map it: a full map or disk is the
+ * one condition the sequencer reports differently, since retrying later or
+ * growing the map helps.
+ */
+static int store_err(ft_store *s, const char *what, int mrc)
+{
+	if (s != NULL) {
+		set_error(s, what, mrc);
+	}
+	switch (mrc) {
+	case MDB_MAP_FULL:
+	case ENOSPC:
+#ifdef EDQUOT
+	case EDQUOT:
+#endif
+		return FT_ESTORE_FULL;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+		return FT_ESTORE_CORRUPT;
+	case ENOMEM:
+		return FT_ENOMEM;
+	default:
+		return FT_ESTORE;
+	}
+}
+
+static int corrupt(ft_store *s, const char *what)
+{
+	if (s != NULL) {
+		set_error(s, what, 0);
+	}
+	return FT_ESTORE_CORRUPT;
+}
+
+/* dir + "/data.mdb" into buf: 0, or FT_EINVAL if it does not fit. */
+static int data_path(const char *dir, char *buf, size_t cap)
+{
+	int n = snprintf(buf, cap, "%s/data.mdb", dir);
+
+	if (n < 0 || (size_t)n >= cap) {
+		return FT_EINVAL;
+	}
+	return FT_OK;
+}
+
+static int env_open(const char *dir, uint64_t map_size, MDB_env **out)
+{
+	MDB_env *env = NULL;
+	int mrc;
+
+	if (map_size == 0) {
+		map_size = FT_STORE_DEFAULT_MAP;
+	}
+	if (map_size > SIZE_MAX) {
+		return FT_EINVAL;
+	}
+	if ((mrc = mdb_env_create(&env)) != 0) {
+		return store_err(NULL, "mdb_env_create", mrc);
+	}
+	/* MDB_NOTLS: a reader's slot belongs to its txn, not its thread, so
+	 * reusable readers may move between threads. Sync stays default:
+	 * commit returns only once the batch is on disk. */
+	if ((mrc = mdb_env_set_maxdbs(env, STORE_MAXDBS)) != 0 ||
+	    (mrc = mdb_env_set_maxreaders(env, STORE_MAXREADERS)) != 0 ||
+	    (mrc = mdb_env_set_mapsize(env, (size_t)map_size)) != 0 ||
+	    (mrc = mdb_env_open(env, dir, MDB_NOTLS, 0600)) != 0) {
+		mdb_env_close(env);
+		return store_err(NULL, "mdb_env_open", mrc);
+	}
+	*out = env;
+	return FT_OK;
+}
+
+/* ---- Creation. */
+
+static int create_dbs(MDB_env *env, const char *origin, size_t origin_len)
+{
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi[STORE_MAXDBS];
+	static const char *const names[STORE_MAXDBS] = {"entries", "leaves",
+							 "tiles", "meta"};
+	uint8_t version[4] = {0, 0, 0, STORE_VERSION};
+	uint8_t state[STORE_STATE_LEN];
+	ft_hash empty;
+	MDB_val k, v;
+	int mrc;
+
+	ft_merkle_empty_root(&empty);
+	put_be64(state, 0);
+	memcpy(state + 8, empty.b, FT_HASH_LEN);
+
+	if ((mrc = mdb_txn_begin(env, NULL, 0, &txn)) != 0) {
+		goto fail;
+	}
+	for (size_t i = 0; i < STORE_MAXDBS; i++) {
+		if ((mrc = mdb_dbi_open(txn, names[i], MDB_CREATE, &dbi[i])) !=
+		    0) {
+			goto fail;
+		}
+	}
+	k = mval("origin", 6);
+	v = mval(origin, origin_len);
+	if ((mrc = mdb_put(txn, dbi[3], &k, &v, 0)) != 0) {
+		goto fail;
+	}
+	k = mval("version", 7);
+	v = mval(version, sizeof version);
+	if ((mrc = mdb_put(txn, dbi[3], &k, &v, 0)) != 0) {
+		goto fail;
+	}
+	k = mval("state", 5);
+	v = mval(state, sizeof state);
+	if ((mrc = mdb_put(txn, dbi[3], &k, &v, 0)) != 0) {
+		goto fail;
+	}
+	mrc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (mrc != 0) {
+		goto fail;
+	}
+	return FT_OK;
+fail:
+	if (txn != NULL) {
+		mdb_txn_abort(txn);
+	}
+	return store_err(NULL, "create", mrc);
+}
+
+int ft_store_create(const char *dir, const char *origin, size_t origin_len,
+		    uint64_t map_size)
+{
+	char path[4096];
+	struct stat st;
+	MDB_env *env = NULL;
+	int rc;
+
+	if (dir == NULL || origin == NULL || origin_len == 0 ||
+	    origin_len > FT_KEY_NAME_MAX) {
+		return FT_EINVAL;
+	}
+	/* The origin becomes the first line of every checkpoint. */
+	if (memchr(origin, '\n', origin_len) != NULL ||
+	    memchr(origin, '\0', origin_len) != NULL) {
+		return FT_EINVAL;
+	}
+	if ((rc = data_path(dir, path, sizeof path)) != 0) {
+		return rc;
+	}
+	if (stat(path, &st) == 0) {
+		return FT_EEXIST;
+	}
+	if (errno != ENOENT) {
+		return FT_EIO;
+	}
+	if ((rc = env_open(dir, map_size, &env)) != 0) {
+		return rc;
+	}
+	rc = create_dbs(env, origin, origin_len);
+	mdb_env_close(env);
+	if (rc != 0) {
+		/* We made data.mdb above; a half-made store must not be
+		 * mistaken for a real one by the next create or open. */
+		(void)unlink(path);
+	}
+	return rc;
+}
+
+/* ---- Reading. */
+
+/* mdb_get with the not-found case split out: 0, FT_ENOTFOUND or error. */
+static int get(ft_store *s, MDB_txn *txn, MDB_dbi dbi, const void *key,
+	       size_t klen, MDB_val *out)
+{
+	MDB_val k = mval(key, klen);
+	int mrc = mdb_get(txn, dbi, &k, out);
+
+	if (mrc == MDB_NOTFOUND) {
+		return FT_ENOTFOUND;
+	}
+	if (mrc != 0) {
+		return store_err(s, "mdb_get", mrc);
+	}
+	return FT_OK;
+}
+
+static int read_state(ft_store *s, MDB_txn *txn, uint64_t *size,
+		      ft_hash *root)
+{
+	MDB_val v;
+	int rc = get(s, txn, s->meta, "state", 5, &v);
+
+	if (rc == FT_ENOTFOUND || (rc == 0 && v.mv_size != STORE_STATE_LEN)) {
+		return corrupt(s, "meta state missing or malformed");
+	}
+	if (rc != 0) {
+		return rc;
+	}
+	*size = get_be64(v.mv_data);
+	memcpy(root->b, (const uint8_t *)v.mv_data + 8, FT_HASH_LEN);
+	if (*size > FT_TREE_MAX_SIZE) {
+		return corrupt(s, "meta state size out of range");
+	}
+	return FT_OK;
+}
+
+int ft_store_reader_init(ft_store *s, ft_store_reader *r)
+{
+	MDB_txn *txn = NULL;
+	int mrc;
+
+	if (s == NULL || r == NULL) {
+		return FT_EINVAL;
+	}
+	/* Begin once and park the txn reset: read_begin is then a cheap
+	 * renew that reuses the reader slot. */
+	if ((mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		return store_err(s, "mdb_txn_begin(read)", mrc);
+	}
+	mdb_txn_reset(txn);
+	r->s = s;
+	r->txn = txn;
+	r->active = 0;
+	return FT_OK;
+}
+
+void ft_store_reader_free(ft_store_reader *r)
+{
+	if (r == NULL || r->txn == NULL) {
+		return;
+	}
+	mdb_txn_abort(r->txn);
+	r->txn = NULL;
+	r->active = 0;
+}
+
+int ft_store_read_begin(ft_store_reader *r)
+{
+	int mrc;
+
+	if (r == NULL || r->txn == NULL || r->active) {
+		return FT_EINVAL;
+	}
+	if ((mrc = mdb_txn_renew(r->txn)) != 0) {
+		return store_err(r->s, "mdb_txn_renew", mrc);
+	}
+	r->active = 1;
+	return FT_OK;
+}
+
+void ft_store_read_end(ft_store_reader *r)
+{
+	if (r == NULL || r->txn == NULL || !r->active) {
+		return;
+	}
+	mdb_txn_reset(r->txn);
+	r->active = 0;
+}
+
+int ft_store_get_state(ft_store_reader *r, ft_store_state *out)
+{
+	ft_store_state st;
+	MDB_val v;
+	int rc;
+
+	if (r == NULL || !r->active || out == NULL) {
+		return FT_EINVAL;
+	}
+	memset(&st, 0, sizeof st);
+	if ((rc = read_state(r->s, r->txn, &st.size, &st.root)) != 0) {
+		return rc;
+	}
+	rc = get(r->s, r->txn, r->s->meta, "checkpoint", 10, &v);
+	if (rc != 0 && rc != FT_ENOTFOUND) {
+		return rc;
+	}
+	if (rc == 0) {
+		st.checkpoint = v.mv_data;
+		st.checkpoint_len = v.mv_size;
+	}
+	*out = st;
+	return FT_OK;
+}
+
+int ft_store_get_entry(ft_store_reader *r, uint64_t index,
+		       const uint8_t **data, size_t *len)
+{
+	uint8_t key[8];
+	MDB_val v;
+	int rc;
+
+	if (r == NULL || !r->active || data == NULL || len == NULL) {
+		return FT_EINVAL;
+	}
+	put_be64(key, index);
+	if ((rc = get(r->s, r->txn, r->s->entries, key, sizeof key, &v)) !=
+	    0) {
+		return rc;
+	}
+	*data = v.mv_data;
+	*len = v.mv_size;
+	return FT_OK;
+}
+
+int ft_store_get_tile(ft_store_reader *r, unsigned level, uint64_t index,
+		      const uint8_t **data, size_t *len)
+{
+	uint8_t key[STORE_TILE_KEY];
+	MDB_val v;
+	int rc;
+
+	if (r == NULL || !r->active || data == NULL || len == NULL) {
+		return FT_EINVAL;
+	}
+	if (level >= STORE_TILE_LEVELS) {
+		return FT_ENOTFOUND;
+	}
+	tile_key(key, level, index);
+	if ((rc = get(r->s, r->txn, r->s->tiles, key, sizeof key, &v)) != 0) {
+		return rc;
+	}
+	if (v.mv_size == 0 || v.mv_size > FT_TILE_BYTES ||
+	    v.mv_size % FT_HASH_LEN != 0) {
+		return corrupt(r->s, "stored tile has a bad length");
+	}
+	*data = v.mv_data;
+	*len = v.mv_size;
+	return FT_OK;
+}
+
+int ft_store_find_leaf(ft_store_reader *r, const ft_hash *leaf,
+		       uint64_t *index)
+{
+	MDB_val v;
+	int rc;
+
+	if (r == NULL || !r->active || leaf == NULL || index == NULL) {
+		return FT_EINVAL;
+	}
+	if ((rc = get(r->s, r->txn, r->s->leaves, leaf->b, FT_HASH_LEN, &v)) !=
+	    0) {
+		return rc;
+	}
+	if (v.mv_size != 8) {
+		return corrupt(r->s, "leaf index has a bad length");
+	}
+	*index = get_be64(v.mv_data);
+	return FT_OK;
+}
+
+/*
+ * ft_tile_fetch_fn over the reader's snapshot. A hash never changes once
+ * stored, so the first width hashes of the stored tile are the tile of
+ * that width; a tile stored shorter than asked is missing data.
+ */
+static int fetch_tile(void *ctx, const ft_tile *t, uint8_t *buf, size_t *len)
+{
+	ft_store_reader *r = ctx;
+	const uint8_t *data;
+	size_t have;
+	size_t want;
+	int rc;
+
+	if (t->level < 0 || t->width == 0 || t->width > FT_TILE_WIDTH) {
+		return FT_EINVAL;
+	}
+	want = (size_t)t->width * FT_HASH_LEN;
+	rc = ft_store_get_tile(r, (unsigned)t->level, t->index, &data, &have);
+	if (rc == FT_ENOTFOUND) {
+		return FT_EREAD;
+	}
+	if (rc != 0) {
+		return rc;
+	}
+	if (have < want) {
+		return FT_EREAD;
+	}
+	memcpy(buf, data, want);
+	*len = want;
+	return FT_OK;
+}
+
+void ft_store_hash_reader(ft_store_reader *r, uint64_t size,
+			  ft_tile_reader *tr, ft_hash_reader *out)
+{
+	ft_tile_reader_init(tr, size, fetch_tile, r);
+	ft_tile_reader_as_hash_reader(tr, out);
+}
+
+/* ---- Opening. */
+
+static int open_dbs(ft_store *s, MDB_txn *txn)
+{
+	static const char *const names[STORE_MAXDBS] = {"entries", "leaves",
+							 "tiles", "meta"};
+	MDB_dbi *dbi[STORE_MAXDBS] = {&s->entries, &s->leaves, &s->tiles,
+				      &s->meta};
+	int mrc;
+
+	for (size_t i = 0; i < STORE_MAXDBS; i++) {
+		mrc = mdb_dbi_open(txn, names[i], 0, dbi[i]);
+		if (mrc == MDB_NOTFOUND) {
+			return corrupt(s, "a named database is missing");
+		}
+		if (mrc != 0) {
+			return store_err(s, "mdb_dbi_open", mrc);
+		}
+	}
+	return FT_OK;
+}
+
+static int load_meta(ft_store *s, MDB_txn *txn)
+{
+	MDB_val v;
+	int rc;
+
+	rc = get(s, txn, s->meta, "version", 7, &v);
+	if (rc == FT_ENOTFOUND || (rc == 0 && v.mv_size != 4)) {
+		return corrupt(s, "schema version missing or malformed");
+	}
+	if (rc != 0) {
+		return rc;
+	}
+	const uint8_t *p = v.mv_data;
+	uint32_t version = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+			   (uint32_t)p[2] << 8 | p[3];
+	if (version != STORE_VERSION) {
+		return corrupt(s, "unsupported schema version");
+	}
+	rc = get(s, txn, s->meta, "origin", 6, &v);
+	if (rc == FT_ENOTFOUND ||
+	    (rc == 0 && (v.mv_size == 0 || v.mv_size > FT_KEY_NAME_MAX))) {
+		return corrupt(s, "origin missing or malformed");
+	}
+	if (rc != 0) {
+		return rc;
+	}
+	/* A copy: the origin must outlive every transaction. */
+	if ((s->origin = malloc(v.mv_size + 1)) == NULL) {
+		return FT_ENOMEM;
+	}
+	memcpy(s->origin, v.mv_data, v.mv_size);
+	s->origin[v.mv_size] = '\0';
+	s->origin_len = v.mv_size;
+	return FT_OK;
+}
+
+/* Entries are exactly [0, size): the last key is size - 1. */
+static int check_entries(ft_store *s, MDB_txn *txn, uint64_t size)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	int mrc, rc = FT_OK;
+
+	if ((mrc = mdb_cursor_open(txn, s->entries, &cur)) != 0) {
+		return store_err(s, "mdb_cursor_open", mrc);
+	}
+	mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	if (mrc == MDB_NOTFOUND) {
+		if (size != 0) {
+			rc = corrupt(s, "entries missing");
+		}
+	} else if (mrc != 0) {
+		rc = store_err(s, "mdb_cursor_get", mrc);
+	} else if (size == 0 || k.mv_size != 8 ||
+		   get_be64(k.mv_data) != size - 1) {
+		rc = corrupt(s, "entries do not match the tree size");
+	}
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+/* Rebuild the in-memory tree from the tiles and check it against state. */
+static int load_tree(ft_store *s, MDB_txn *txn)
+{
+	ft_store_reader r;
+	ft_tile_reader *tr;
+	ft_hash_reader hr;
+	uint64_t size;
+	ft_hash want, got;
+	int rc;
+
+	if ((rc = read_state(s, txn, &size, &want)) != 0) {
+		return rc;
+	}
+	if ((rc = check_entries(s, txn, size)) != 0) {
+		return rc;
+	}
+	if ((tr = malloc(sizeof *tr)) == NULL) {
+		return FT_ENOMEM;
+	}
+	r.s = s;
+	r.txn = txn;
+	r.active = 1;
+	ft_store_hash_reader(&r, size, tr, &hr);
+	rc = ft_tree_load(&s->tree, size, &hr);
+	free(tr);
+	if (rc == FT_EREAD || rc == FT_ETILE_SIZE) {
+		return corrupt(s, "tiles missing for the stored tree size");
+	}
+	if (rc != 0) {
+		return rc;
+	}
+	ft_tree_root(&s->tree, &got);
+	if (!ft_hash_equal(&got, &want)) {
+		return corrupt(s, "tiles do not match the stored root");
+	}
+	s->head_size = size;
+	s->head_root = want;
+	return FT_OK;
+}
+
+int ft_store_open(const char *dir, uint64_t map_size, ft_store **out)
+{
+	char path[4096];
+	struct stat st;
+	ft_store *s = NULL;
+	MDB_txn *txn = NULL;
+	int rc, mrc, mutex_ok = 0;
+
+	if (dir == NULL || out == NULL) {
+		return FT_EINVAL;
+	}
+	if ((rc = data_path(dir, path, sizeof path)) != 0) {
+		return rc;
+	}
+	/* Opening must never create: LMDB would make an empty env. */
+	if (stat(path, &st) != 0) {
+		return errno == ENOENT ? FT_ENOTFOUND : FT_EIO;
+	}
+	if ((s = calloc(1, sizeof *s)) == NULL) {
+		return FT_ENOMEM;
+	}
+	atomic_init(&s->err_what, "no error");
+	atomic_init(&s->err_rc, 0);
+	if (pthread_mutex_init(&s->head_mu, NULL) != 0) {
+		rc = FT_ENOMEM;
+		goto fail;
+	}
+	mutex_ok = 1;
+	if ((rc = env_open(dir, map_size, &s->env)) != 0) {
+		goto fail;
+	}
+	if ((mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		rc = store_err(s, "mdb_txn_begin", mrc);
+		goto fail;
+	}
+	if ((rc = open_dbs(s, txn)) != 0 || (rc = load_meta(s, txn)) != 0 ||
+	    (rc = load_tree(s, txn)) != 0) {
+		goto fail;
+	}
+	/* Committing (not aborting) keeps the dbi handles for later txns. */
+	mrc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (mrc != 0) {
+		rc = store_err(s, "mdb_txn_commit(open)", mrc);
+		goto fail;
+	}
+	*out = s;
+	return FT_OK;
+fail:
+	if (txn != NULL) {
+		mdb_txn_abort(txn);
+	}
+	if (s->env != NULL) {
+		mdb_env_close(s->env);
+	}
+	if (mutex_ok) {
+		pthread_mutex_destroy(&s->head_mu);
+	}
+	free(s->origin);
+	free(s);
+	return rc;
+}
+
+void ft_store_close(ft_store *s)
+{
+	if (s == NULL) {
+		return;
+	}
+	mdb_env_close(s->env);
+	pthread_mutex_destroy(&s->head_mu);
+	free(s->origin);
+	free(s->batch_leaves);
+	free(s);
+}
+
+const char *ft_store_origin(const ft_store *s, size_t *len)
+{
+	if (len != NULL) {
+		*len = s->origin_len;
+	}
+	return s->origin;
+}
+
+void ft_store_head(ft_store *s, uint64_t *size, ft_hash *root)
+{
+	uint64_t sz;
+	ft_hash rt;
+
+	/* Cannot fail with a default mutex used correctly; if it did, a
+	 * torn read is worse than a crash. */
+	if (pthread_mutex_lock(&s->head_mu) != 0) {
+		abort();
+	}
+	sz = s->head_size;
+	rt = s->head_root;
+	(void)pthread_mutex_unlock(&s->head_mu);
+	if (size != NULL) {
+		*size = sz;
+	}
+	if (root != NULL) {
+		*root = rt;
+	}
+}
+
+static void set_head(ft_store *s, uint64_t size, const ft_hash *root)
+{
+	if (pthread_mutex_lock(&s->head_mu) != 0) {
+		abort();
+	}
+	s->head_size = size;
+	s->head_root = *root;
+	(void)pthread_mutex_unlock(&s->head_mu);
+}
+
+const char *ft_store_last_error(const ft_store *s)
+{
+	static _Thread_local char buf[160];
+	const char *what;
+	int mrc;
+
+	if (s == NULL) {
+		return "no store";
+	}
+	what = atomic_load(&s->err_what);
+	mrc = atomic_load(&s->err_rc);
+	if (mrc == 0) {
+		return what;
+	}
+	/* Truncation is fine: this is for a log line. */
+	(void)snprintf(buf, sizeof buf, "%s: %s", what, mdb_strerror(mrc));
+	return buf;
+}
+
+/* ---- Writing. */
+
+typedef struct batch_ctx {
+	ft_store *s;
+	MDB_txn *txn;
+} batch_ctx;
+
+static int tile_flush(batch_ctx *b, unsigned level)
+{
+	tile_buf *t = &b->s->tbuf[level];
+	uint8_t key[STORE_TILE_KEY];
+	MDB_val k, v;
+	int mrc;
+
+	if (!t->active) {
+		return FT_OK;
+	}
+	t->active = 0;
+	tile_key(key, level, t->index);
+	k = mval(key, sizeof key);
+	v = mval(t->data, (size_t)t->width * FT_HASH_LEN);
+	if ((mrc = mdb_put(b->txn, b->s->tiles, &k, &v, 0)) != 0) {
+		return store_err(b->s, "mdb_put(tiles)", mrc);
+	}
+	return FT_OK;
+}
+
+/* Start extending tile (level, index) whose next slot is `slot`: load what
+ * an earlier batch stored of it, which must be exactly slot hashes. */
+static int tile_start(batch_ctx *b, unsigned level, uint64_t index,
+		      unsigned slot)
+{
+	tile_buf *t = &b->s->tbuf[level];
+	uint8_t key[STORE_TILE_KEY];
+	MDB_val v;
+	int rc;
+
+	tile_key(key, level, index);
+	rc = get(b->s, b->txn, b->s->tiles, key, sizeof key, &v);
+	if (rc == FT_ENOTFOUND) {
+		v.mv_size = 0;
+	} else if (rc != 0) {
+		return rc;
+	}
+	if (v.mv_size != (size_t)slot * FT_HASH_LEN) {
+		return corrupt(b->s, "stored tile does not match the tree");
+	}
+	if (v.mv_size > 0) {
+		memcpy(t->data, v.mv_data, v.mv_size);
+	}
+	t->active = 1;
+	t->index = index;
+	t->width = slot;
+	return FT_OK;
+}
+
+/* ft_tree_node_fn: keep the nodes that are tile hashes (levels 8L). */
+static int on_node(void *ctx, unsigned level, uint64_t index,
+		   const ft_hash *hash)
+{
+	batch_ctx *b = ctx;
+	unsigned tl = level / FT_TILE_HEIGHT;
+	uint64_t ti = index / FT_TILE_WIDTH;
+	unsigned slot = (unsigned)(index % FT_TILE_WIDTH);
+	tile_buf *t;
+	int rc;
+
+	if (level % FT_TILE_HEIGHT != 0) {
+		return FT_OK;
+	}
+	if (tl >= STORE_TILE_LEVELS) {
+		return FT_ETREE_FULL; /* cannot happen below 2^63 leaves */
+	}
+	t = &b->s->tbuf[tl];
+	if (t->active && t->index != ti) {
+		if ((rc = tile_flush(b, tl)) != 0) {
+			return rc;
+		}
+	}
+	if (!t->active && (rc = tile_start(b, tl, ti, slot)) != 0) {
+		return rc;
+	}
+	/* The tree reports each level's nodes in index order. */
+	if (slot != t->width) {
+		return corrupt(b->s, "tile nodes out of order");
+	}
+	memcpy(t->data + (size_t)slot * FT_HASH_LEN, hash->b, FT_HASH_LEN);
+	t->width++;
+	if (t->width == FT_TILE_WIDTH) {
+		return tile_flush(b, tl);
+	}
+	return FT_OK;
+}
+
+static int reserve_leaves(ft_store *s, size_t n)
+{
+	ft_hash *p;
+
+	if (n <= s->batch_cap) {
+		return FT_OK;
+	}
+	if (n > SIZE_MAX / sizeof *p) {
+		return FT_ENOMEM;
+	}
+	if ((p = realloc(s->batch_leaves, n * sizeof *p)) == NULL) {
+		return FT_ENOMEM;
+	}
+	s->batch_leaves = p;
+	s->batch_cap = n;
+	return FT_OK;
+}
+
+/* Call the signer for (size, root) and put the checkpoint in txn. */
+static int sign_and_put(ft_store *s, MDB_txn *txn, uint64_t size,
+			const ft_hash *root, ft_store_sign_fn sign,
+			void *sign_ctx)
+{
+	uint8_t state[STORE_STATE_LEN];
+	size_t len = 0;
+	MDB_val k, v;
+	int rc, mrc;
+
+	rc = sign(sign_ctx, size, root, s->ckpt, sizeof s->ckpt, &len);
+	if (rc != 0) {
+		set_error(s, "signer failed", 0);
+		return rc < 0 ? rc : FT_EINVAL;
+	}
+	if (len == 0 || len > sizeof s->ckpt) {
+		set_error(s, "signer returned a bad length", 0);
+		return FT_EBUFSIZE;
+	}
+	put_be64(state, size);
+	memcpy(state + 8, root->b, FT_HASH_LEN);
+	k = mval("state", 5);
+	v = mval(state, sizeof state);
+	if ((mrc = mdb_put(txn, s->meta, &k, &v, 0)) != 0) {
+		return store_err(s, "mdb_put(state)", mrc);
+	}
+	k = mval("checkpoint", 10);
+	v = mval(s->ckpt, len);
+	if ((mrc = mdb_put(txn, s->meta, &k, &v, 0)) != 0) {
+		return store_err(s, "mdb_put(checkpoint)", mrc);
+	}
+	return FT_OK;
+}
+
+/*
+ * Dedupe and stage the items: one MDB_NOOVERWRITE put into "leaves" both
+ * looks the leaf up and claims it, so a repeat later in the same batch
+ * finds the index its first copy was given. New entries go to the end of
+ * "entries" (keys are increasing be64, hence MDB_APPEND).
+ */
+static int stage_items(ft_store *s, MDB_txn *txn, ft_store_item *items,
+		       size_t n, size_t *nnew)
+{
+	MDB_cursor *cur = NULL;
+	uint64_t next = s->tree.size;
+	size_t k = 0;
+	int rc = FT_OK, mrc;
+
+	if ((mrc = mdb_cursor_open(txn, s->entries, &cur)) != 0) {
+		return store_err(s, "mdb_cursor_open", mrc);
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint8_t ib[8];
+		MDB_val lk = mval(items[i].leaf.b, FT_HASH_LEN);
+		MDB_val lv = mval(ib, sizeof ib);
+
+		put_be64(ib, next);
+		mrc = mdb_put(txn, s->leaves, &lk, &lv, MDB_NOOVERWRITE);
+		if (mrc == MDB_KEYEXIST) {
+			/* lv now holds the stored index. */
+			if (lv.mv_size != 8) {
+				rc = corrupt(s, "leaf index has a bad length");
+				goto done;
+			}
+			items[i].index = get_be64(lv.mv_data);
+			items[i].dup = 1;
+			continue;
+		}
+		if (mrc != 0) {
+			rc = store_err(s, "mdb_put(leaves)", mrc);
+			goto done;
+		}
+		if (next >= FT_TREE_MAX_SIZE) {
+			rc = FT_ETREE_FULL;
+			goto done;
+		}
+		MDB_val ek = mval(ib, sizeof ib);
+		MDB_val ev = mval(items[i].data, items[i].len);
+		mrc = mdb_cursor_put(cur, &ek, &ev, MDB_APPEND);
+		if (mrc == MDB_KEYEXIST) {
+			rc = corrupt(s, "entries extend past the tree size");
+			goto done;
+		}
+		if (mrc != 0) {
+			rc = store_err(s, "mdb_put(entries)", mrc);
+			goto done;
+		}
+		items[i].index = next;
+		items[i].dup = 0;
+		s->batch_leaves[k++] = items[i].leaf;
+		next++;
+	}
+	*nnew = k;
+done:
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+int ft_store_append(ft_store *s, ft_store_item *items, size_t n,
+		    ft_store_sign_fn sign, void *sign_ctx, uint64_t *new_size)
+{
+	ft_tree saved;
+	MDB_txn *txn = NULL;
+	batch_ctx b;
+	ft_hash root;
+	size_t nnew = 0;
+	int rc, mrc;
+
+	if (s == NULL || sign == NULL || new_size == NULL ||
+	    (n > 0 && items == NULL)) {
+		return FT_EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].data == NULL || items[i].len == 0) {
+			return FT_EINVAL;
+		}
+		if (items[i].len > FT_ENTRY_MAX) {
+			return FT_ETOOBIG;
+		}
+	}
+	if ((rc = reserve_leaves(s, n)) != 0) {
+		return rc;
+	}
+	for (size_t i = 0; i < n; i++) {
+		ft_merkle_leaf_hash(items[i].data, items[i].len, &items[i].leaf);
+		items[i].index = 0;
+		items[i].dup = 0;
+	}
+	saved = s->tree;
+	if (n == 0) {
+		*new_size = s->tree.size;
+		return FT_OK;
+	}
+	if ((mrc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) {
+		rc = store_err(s, "mdb_txn_begin(write)", mrc);
+		goto fail;
+	}
+	if ((rc = stage_items(s, txn, items, n, &nnew)) != 0) {
+		goto fail;
+	}
+	if (nnew == 0) {
+		/* All duplicates: nothing to write, nothing to sign. */
+		mdb_txn_abort(txn);
+		*new_size = s->tree.size;
+		return FT_OK;
+	}
+	b.s = s;
+	b.txn = txn;
+	for (unsigned l = 0; l < STORE_TILE_LEVELS; l++) {
+		s->tbuf[l].active = 0;
+	}
+	if ((rc = ft_tree_append_batch(&s->tree, s->batch_leaves, nnew,
+				       on_node, &b)) != 0) {
+		goto fail;
+	}
+	for (unsigned l = 0; l < STORE_TILE_LEVELS; l++) {
+		if ((rc = tile_flush(&b, l)) != 0) {
+			goto fail;
+		}
+	}
+	ft_tree_root(&s->tree, &root);
+	if ((rc = sign_and_put(s, txn, s->tree.size, &root, sign, sign_ctx)) !=
+	    0) {
+		goto fail;
+	}
+	mrc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (mrc != 0) {
+		rc = store_err(s, "mdb_txn_commit", mrc);
+		goto fail;
+	}
+	set_head(s, s->tree.size, &root);
+	*new_size = s->tree.size;
+	return FT_OK;
+fail:
+	if (txn != NULL) {
+		mdb_txn_abort(txn);
+	}
+	for (unsigned l = 0; l < STORE_TILE_LEVELS; l++) {
+		s->tbuf[l].active = 0;
+	}
+	s->tree = saved;
+	for (size_t i = 0; i < n; i++) {
+		items[i].index = 0;
+		items[i].dup = 0;
+	}
+	return rc;
+}
+
+int ft_store_resign(ft_store *s, ft_store_sign_fn sign, void *sign_ctx)
+{
+	MDB_txn *txn = NULL;
+	uint64_t size;
+	ft_hash root;
+	int rc, mrc;
+
+	if (s == NULL || sign == NULL) {
+		return FT_EINVAL;
+	}
+	if ((mrc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) {
+		return store_err(s, "mdb_txn_begin(write)", mrc);
+	}
+	if ((rc = read_state(s, txn, &size, &root)) != 0) {
+		goto fail;
+	}
+	if ((rc = sign_and_put(s, txn, size, &root, sign, sign_ctx)) != 0) {
+		goto fail;
+	}
+	mrc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (mrc != 0) {
+		rc = store_err(s, "mdb_txn_commit", mrc);
+		goto fail;
+	}
+	return FT_OK;
+fail:
+	if (txn != NULL) {
+		mdb_txn_abort(txn);
+	}
+	return rc;
+}
