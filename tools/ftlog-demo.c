@@ -1,116 +1,114 @@
 /*
- * tools/ftlog-demo.c - what `./run demo` shows until ftlogd exists: a log
- * of firmware events built with libftmerkle, its signed checkpoint, an
- * offline tlog-proof for one event verified the way a device will, a
- * consistency proof between two checkpoints, and the same checks refusing
- * a tampered entry and a forged checkpoint.
+ * tools/ftlog-demo.c - the client half of "./run demo": talks to a running
+ * ftlogd on 127.0.0.1, appends firmware events, fetches their tlog-proofs
+ * and checks them the way a device will, then shows what is refused.
  *
- * Usage: ftlog-demo [DIR]   (writes the key, checkpoint and proof to DIR,
- *                            default ./var/demo)
+ * Internal (not installed): the operator and build-system CLI, ftlog, and
+ * the device verifier, ftverify, replace it in later milestones.
  */
 #include <errno.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-#include <sodium.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <ftlog/merkle.h>
 #include <ftlog/note.h>
 #include <ftlog/tile.h>
 #include <ftlog/tlogproof.h>
 
-#define ORIGIN "demo.ftlog.example/log"
-#define NEVENTS 1000
+#define MAX_RESP (4u << 20)
+
+static int port;
+static ft_vkey log_key;
 
 static void die(const char *what, int rc)
 {
-	fprintf(stderr, "ftlog-demo: %s: %s\n", what, ft_strerror(rc));
+	fprintf(stderr, "ftlog-demo: %s: %s\n", what,
+		rc < 0 ? ft_strerror(rc) : strerror(errno));
 	exit(1);
 }
 
-/* The demo's store: every complete node, as ftlogd will keep in LMDB. */
-typedef struct store {
-	ft_hash *node[64];
-	uint64_t cap;
-} store;
+struct resp {
+	int status;
+	uint8_t *body;
+	size_t len;
+};
 
-static int store_node(void *ctx, unsigned level, uint64_t index,
-		      const ft_hash *h)
+/* One HTTP/1.1 request to 127.0.0.1:port with Connection: close. */
+static void http(const char *method, const char *path, const void *body,
+		 size_t body_len, struct resp *r)
 {
-	store *s = ctx;
+	struct sockaddr_in sa;
+	char head[512];
+	uint8_t *buf = malloc(MAX_RESP + 1);
+	size_t have = 0;
+	int fd, n;
+	char *end;
 
-	if (s->node[level] == NULL) {
-		s->node[level] = calloc(s->cap, sizeof(ft_hash));
-		if (s->node[level] == NULL) {
-			return FT_ENOMEM;
+	if (buf == NULL) {
+		die("malloc", 0);
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		die("connect to ftlogd", 0);
+	}
+	n = snprintf(head, sizeof(head),
+		     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+		     "Content-Length: %zu\r\n\r\n",
+		     method, path, body_len);
+	if (n < 0 || (size_t)n >= sizeof(head) ||
+	    write(fd, head, (size_t)n) != n ||
+	    (body_len > 0 && write(fd, body, body_len) != (ssize_t)body_len)) {
+		die("send request", 0);
+	}
+	for (;;) {
+		ssize_t got = read(fd, buf + have, MAX_RESP - have);
+
+		if (got < 0 && errno == EINTR) {
+			continue;
+		}
+		if (got < 0) {
+			die("read response", 0);
+		}
+		if (got == 0) {
+			break;
+		}
+		have += (size_t)got;
+		if (have == MAX_RESP) {
+			die("response too large", FT_ETOOBIG);
 		}
 	}
-	s->node[level][index] = *h;
-	return 0;
-}
-
-static int store_read(void *ctx, const ft_node_id *ids, size_t n, ft_hash *out)
-{
-	store *s = ctx;
-
-	for (size_t i = 0; i < n; i++) {
-		if (s->node[ids[i].level] == NULL) {
-			return FT_EREAD;
-		}
-		out[i] = s->node[ids[i].level][ids[i].index];
+	close(fd);
+	buf[have] = '\0';
+	end = strstr((char *)buf, "\r\n\r\n");
+	if (end == NULL || sscanf((char *)buf, "HTTP/1.1 %d", &r->status) != 1) {
+		die("malformed response", FT_EINVAL);
 	}
-	return 0;
-}
-
-/* A stand-in firmware event about the image "gNB-DU firmware <i>". */
-static size_t event(uint64_t i, char *buf, size_t cap)
-{
-	static const char *kinds[] = {"build", "release", "distribution"};
-	uint8_t digest[crypto_hash_sha256_BYTES];
-	char image[64], hex[2 * crypto_hash_sha256_BYTES + 1];
-	int n;
-
-	n = snprintf(image, sizeof image, "gNB-DU firmware %lu",
-		     (unsigned long)(i / 3));
-	crypto_hash_sha256(digest, (const uint8_t *)image, (size_t)n);
-	sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-	n = snprintf(buf, cap,
-		     "{\"kind\":\"%s\",\"product\":\"gNB-DU\",\"version\":"
-		     "\"24.%lu.%lu\",\"image_sha256\":\"%s\"}",
-		     kinds[i % 3], (unsigned long)(i / 300),
-		     (unsigned long)(i / 3 % 100), hex);
-	return (size_t)n;
-}
-
-/* Sign the checkpoint of tree t into buf. */
-static size_t sign_checkpoint(const ft_tree *t, const ft_skey *key,
-			      uint8_t *buf, size_t cap)
-{
-	ft_checkpoint cp;
-	uint8_t text[1024];
-	size_t tlen, len;
-	int rc;
-
-	memset(&cp, 0, sizeof cp);
-	memcpy(cp.origin, ORIGIN, sizeof ORIGIN);
-	cp.origin_len = strlen(ORIGIN);
-	cp.size = t->size;
-	ft_tree_root(t, &cp.root);
-	if ((rc = ft_checkpoint_format(&cp, text, sizeof text, &tlen)) != 0) {
-		die("format checkpoint", rc);
+	end += 4;
+	r->len = have - (size_t)((uint8_t *)end - buf);
+	r->body = malloc(r->len + 1);
+	if (r->body == NULL) {
+		die("malloc", 0);
 	}
-	if ((rc = ft_note_sign(text, tlen, key, 1, 0, buf, cap, &len)) != 0) {
-		die("sign checkpoint", rc);
-	}
-	return len;
+	memcpy(r->body, end, r->len);
+	r->body[r->len] = '\0';
+	free(buf);
 }
 
 /* What a device does with a .tlog-proof: returns 0 or the first error. */
-static int device_verify(const uint8_t *proof, size_t len, const ft_vkey *log,
-			 const uint8_t *image_event, size_t event_len)
+static int device_verify(const uint8_t *proof, size_t len,
+			 const ft_vkey *key, const uint8_t *event,
+			 size_t event_len, uint64_t *size_out)
 {
 	static uint8_t extra[FT_ENTRY_MAX];
 	ft_tlog_proof p;
@@ -120,22 +118,60 @@ static int device_verify(const uint8_t *proof, size_t len, const ft_vkey *log,
 	size_t text_len;
 	int rc;
 
-	if ((rc = ft_tlog_proof_parse(proof, len, &p, extra, sizeof extra)) != 0 ||
-	    (rc = ft_note_open(p.checkpoint, p.checkpoint_len, log, 1, &st,
+	if ((rc = ft_tlog_proof_parse(proof, len, &p, extra,
+				      sizeof extra)) != 0 ||
+	    (rc = ft_note_open(p.checkpoint, p.checkpoint_len, key, 1, &st,
 			       &text_len)) != 0 ||
-	    (rc = ft_checkpoint_parse(p.checkpoint, text_len, ORIGIN,
-				      strlen(ORIGIN), &cp)) != 0) {
+	    (rc = ft_checkpoint_parse(p.checkpoint, text_len, key->name,
+				      key->name_len, &cp)) != 0) {
 		return rc;
 	}
 	/* The entry on the extra line must be the event we expect. */
 	if (!p.has_extra || p.extra_len != event_len ||
-	    memcmp(extra, image_event, event_len) != 0) {
+	    memcmp(extra, event, event_len) != 0) {
 		return FT_ETLOGPROOF;
 	}
 	ft_merkle_leaf_hash(extra, p.extra_len, &leaf);
-	return ft_proof_verify_inclusion(p.index, cp.size, leaf.b, sizeof leaf.b,
-					 p.path[0].b, p.path_len * FT_HASH_LEN,
-					 cp.root.b, sizeof cp.root.b);
+	if (size_out != NULL) {
+		*size_out = cp.size;
+	}
+	return ft_proof_verify_inclusion(p.index, cp.size, leaf.b,
+					 sizeof leaf.b, p.path[0].b,
+					 p.path_len * FT_HASH_LEN, cp.root.b,
+					 sizeof cp.root.b);
+}
+
+static void checkpoint(uint64_t *size, ft_hash *root, struct resp *raw)
+{
+	ft_checkpoint cp;
+	size_t text_len;
+	int rc;
+
+	http("GET", "/checkpoint", NULL, 0, raw);
+	if (raw->status != 200) {
+		die("GET /checkpoint", FT_EINVAL);
+	}
+	if ((rc = ft_note_open(raw->body, raw->len, &log_key, 1, NULL,
+			       &text_len)) != 0 ||
+	    (rc = ft_checkpoint_parse(raw->body, text_len, log_key.name,
+				      log_key.name_len, &cp)) != 0) {
+		die("checkpoint does not verify with the log key", rc);
+	}
+	*size = cp.size;
+	*root = cp.root;
+}
+
+static size_t event(unsigned i, char *buf, size_t cap)
+{
+	static const char *const products[] = {"gNB-DU", "gNB-CU", "UPF",
+					       "AMF"};
+	int n = snprintf(buf, cap,
+			 "{\"kind\":\"release\",\"vendor\":\"Example Networks\","
+			 "\"product\":\"%s\",\"version\":\"4.2.%u\","
+			 "\"security_version\":%u,\"image\":\"sha256:%064x\"}",
+			 products[i % 4], i, 10 + i / 4, i * 2654435761u);
+
+	return n < 0 ? 0 : (size_t)n;
 }
 
 static void write_file(const char *dir, const char *name, const void *data,
@@ -144,186 +180,204 @@ static void write_file(const char *dir, const char *name, const void *data,
 	char path[4096];
 	FILE *f;
 
-	snprintf(path, sizeof path, "%s/%s", dir, name);
+	(void)snprintf(path, sizeof(path), "%s/%s", dir, name);
 	f = fopen(path, "wb");
 	if (f == NULL || fwrite(data, 1, len, f) != len || fclose(f) != 0) {
-		fprintf(stderr, "ftlog-demo: cannot write %s: %s\n", path,
-			strerror(errno));
-		exit(1);
+		die(path, 0);
 	}
 }
 
 static void usage(FILE *f)
 {
-	fputs("usage: ftlog-demo [DIR]\n"
+	fputs("usage: ftlog-demo --port PORT --key VERIFIER-KEY [--out DIR]\n"
 	      "\n"
-	      "Shows libftmerkle at work, as `./run demo` does until the log\n"
-	      "server exists: generates a log key, appends 1000 firmware events\n"
-	      "to an RFC 6962 tree, signs a C2SP checkpoint, writes an offline\n"
-	      "C2SP tlog-proof for event 123 and verifies it as a device will,\n"
-	      "then shows a tampered event, a checkpoint signed by a foreign key\n"
-	      "and a corrupted consistency proof being refused.\n"
-	      "\n"
-	      "Files written to DIR (default ./var/demo): log.vkey (the log's\n"
-	      "verifier key), checkpoint (the signed checkpoint),\n"
-	      "event-123.tlog-proof.\n"
-	      "\n"
-	      "Exit status: 0 if every genuine proof verified and every forgery\n"
-	      "was refused, 1 otherwise, 2 on a usage error.\n",
+	      "Talks to ftlogd on 127.0.0.1:PORT: appends 20 firmware release\n"
+	      "events, fetches each one's tlog-proof (written to DIR, default\n"
+	      "var/demo), verifies it the way a device will, and shows that a\n"
+	      "tampered event, a foreign log key and a bad consistency proof\n"
+	      "are refused.\n",
 	      f);
 }
 
 int main(int argc, char **argv)
 {
-	if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
-		bool help = argc == 2 && (strcmp(argv[1], "--help") == 0 ||
-					  strcmp(argv[1], "-h") == 0);
-		usage(help ? stdout : stderr);
-		return help ? 0 : 2;
-	}
-	const char *dir = argc > 1 ? argv[1] : "./var/demo";
-	static uint8_t note1[4096], note2[4096], proof[FT_TLOG_PROOF_MAX];
-	char keystr[FT_KEY_STR_MAX], ev[512];
-	store s = {.cap = NEVENTS};
-	ft_hash_reader reader = {store_read, &s};
-	ft_skey key;
-	ft_vkey vkey;
-	ft_tree t;
-	size_t n1 = 0, n2, plen, klen, elen;
+	const char *out = "var/demo";
+	const char *key_str = NULL;
+	char ev[512], path[128];
+	uint8_t *proofs[20];
+	size_t proof_len[20], ev_len[20];
+	uint64_t size0, size1, idx0 = 0, psize;
+	ft_hash root0, root1;
+	struct resp r, cp0, cp1;
+	ft_skey other_sk;
+	ft_vkey other;
+	unsigned i;
 	int rc;
 
-	if ((rc = ft_init()) != 0) {
-		die("init", rc);
-	}
-	if (mkdir("./var", 0755) != 0 && errno != EEXIST) {
-		perror("mkdir ./var");
-	}
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		perror(dir);
-		return 1;
-	}
-
-	printf("== 1. The log's Ed25519 key (C2SP signed-note key strings)\n");
-	if ((rc = ft_key_generate(ORIGIN, strlen(ORIGIN), FT_KEY_ED25519,
-				  &key)) != 0) {
-		die("keygen", rc);
-	}
-	ft_skey_public(&key, &vkey);
-	if ((rc = ft_vkey_format(&vkey, keystr, sizeof keystr, &klen)) != 0) {
-		die("format key", rc);
-	}
-	printf("verifier key: %s\n\n", keystr);
-	write_file(dir, "log.vkey", keystr, klen);
-
-	printf("== 2. Append %d firmware events to an RFC 6962 tree\n", NEVENTS);
-	ft_tree_init(&t);
-	for (uint64_t i = 0; i < NEVENTS; i++) {
-		ft_hash h;
-		elen = event(i, ev, sizeof ev);
-		ft_merkle_leaf_hash((const uint8_t *)ev, elen, &h);
-		if ((rc = ft_tree_append(&t, &h, store_node, &s)) != 0) {
-			die("append", rc);
-		}
-		if (i + 1 == NEVENTS / 2) {
-			n1 = sign_checkpoint(&t, &key, note1, sizeof note1);
+	for (i = 1; i < (unsigned)argc; i++) {
+		if (strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--port") == 0 &&
+			   i + 1 < (unsigned)argc) {
+			port = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--key") == 0 &&
+			   i + 1 < (unsigned)argc) {
+			key_str = argv[++i];
+		} else if (strcmp(argv[i], "--out") == 0 &&
+			   i + 1 < (unsigned)argc) {
+			out = argv[++i];
+		} else {
+			usage(stderr);
+			return 2;
 		}
 	}
-	n2 = sign_checkpoint(&t, &key, note2, sizeof note2);
-	printf("event 123: %.*s\n\n", (int)event(123, ev, sizeof ev), ev);
-	printf("== 3. Signed checkpoint (C2SP tlog-checkpoint)\n%.*s\n",
-	       (int)n2, note2);
-	write_file(dir, "checkpoint", note2, n2);
+	if (port <= 0 || port > 65535 || key_str == NULL) {
+		usage(stderr);
+		return 2;
+	}
+	if ((rc = ft_init()) != 0 ||
+	    (rc = ft_vkey_parse(key_str, strlen(key_str), &log_key)) != 0) {
+		die("log key", rc);
+	}
+	(void)mkdir(out, 0755);
 
-	printf("== 4. Offline proof for event 123 (C2SP tlog-proof)\n");
-	ft_hash path[FT_PROOF_MAX_INCLUSION];
-	size_t np;
-	if ((rc = ft_proof_inclusion(123, t.size, &reader, path, &np)) != 0) {
-		die("inclusion proof", rc);
+	checkpoint(&size0, &root0, &cp0);
+	printf("\n1. The log's current checkpoint (verified with %s):\n\n%s\n",
+	       log_key.name, (char *)cp0.body);
+
+	printf("2. A build system appends 20 firmware release events "
+	       "(POST /add).\n   Each answer is the event's tlog-proof, "
+	       "returned once the batch\n   holding it is on disk:\n");
+	for (i = 0; i < 20; i++) {
+		ev_len[i] = event(i + (unsigned)size0, ev, sizeof(ev));
+		http("POST", "/add", ev, ev_len[i], &r);
+		if (r.status != 200) {
+			fprintf(stderr, "POST /add: %d %s", r.status, r.body);
+			return 1;
+		}
+		proofs[i] = r.body;
+		proof_len[i] = r.len;
+		if (i < 3 || i == 19) {
+			static uint8_t extra[FT_ENTRY_MAX];
+			ft_tlog_proof p;
+
+			if ((rc = ft_tlog_proof_parse(r.body, r.len, &p, extra,
+						      sizeof(extra))) != 0) {
+				die("tlog-proof from the server", rc);
+			}
+			printf("   %.70s...\n      -> logged at index %llu, "
+			       "proof of %zu hashes\n",
+			       ev, (unsigned long long)p.index, p.path_len);
+		} else if (i == 3) {
+			printf("   ...\n");
+		}
 	}
-	elen = event(123, ev, sizeof ev);
-	if ((rc = ft_tlog_proof_format((const uint8_t *)ev, elen, 123, path, np,
-				       note2, n2, proof, sizeof proof,
-				       &plen)) != 0) {
-		die("tlog-proof", rc);
-	}
-	write_file(dir, "event-123.tlog-proof", proof, plen);
-	printf("%s/event-123.tlog-proof: %zu bytes, %zu hashes\n", dir, plen, np);
-	rc = device_verify(proof, plen, &vkey, (const uint8_t *)ev, elen);
-	printf("verify genuine proof:        %s\n",
-	       rc == 0 ? "OK" : ft_strerror(rc));
+	write_file(out, "release-7.tlog-proof", proofs[7], proof_len[7]);
+	printf("\n   Wrote %s/release-7.tlog-proof:\n\n%.*s\n", out,
+	       (int)proof_len[7], (char *)proofs[7]);
+
+	printf("3. A device checks the proof of the image it is about to "
+	       "install:\n");
+	ev_len[7] = event(7 + (unsigned)size0, ev, sizeof(ev));
+	rc = device_verify(proofs[7], proof_len[7], &log_key,
+			   (uint8_t *)ev, ev_len[7], &psize);
+	printf("   genuine event:     %s\n",
+	       rc == 0 ? "ACCEPTED (signed checkpoint, inclusion proof)"
+		       : ft_strerror(rc));
 	if (rc != 0) {
 		return 1;
 	}
-
-	/* A tampered event: same proof, one byte of the event changed. */
-	char bad[512];
-	memcpy(bad, ev, elen);
-	bad[elen - 3] ^= 0x01;
-	int rc_bad = device_verify(proof, plen, &vkey, (const uint8_t *)bad, elen);
-	/* Rebuild the proof around the tampered entry: the root refuses it. */
-	size_t blen;
-	static uint8_t bproof[FT_TLOG_PROOF_MAX];
-	if ((rc = ft_tlog_proof_format((const uint8_t *)bad, elen, 123, path, np,
-				       note2, n2, bproof, sizeof bproof,
-				       &blen)) != 0) {
-		die("tlog-proof", rc);
+	ev[40] ^= 1;
+	rc = device_verify(proofs[7], proof_len[7], &log_key,
+			   (uint8_t *)ev, ev_len[7], NULL);
+	printf("   tampered event:    REFUSED (%s)\n",
+	       rc != 0 ? ft_strerror(rc) : "BUG: accepted");
+	if (rc == 0) {
+		return 1;
 	}
-	int rc_bad2 = device_verify(bproof, blen, &vkey, (const uint8_t *)bad, elen);
-	printf("verify with tampered event:  REFUSED (%s)\n",
-	       ft_strerror(rc_bad2));
-	/* A checkpoint re-signed by another key. */
-	ft_skey evil;
-	if ((rc = ft_key_generate(ORIGIN, strlen(ORIGIN), FT_KEY_ED25519,
-				  &evil)) != 0) {
+	ev[40] ^= 1;
+	if ((rc = ft_key_generate(log_key.name, log_key.name_len,
+				  FT_KEY_ED25519, &other_sk)) != 0) {
 		die("keygen", rc);
 	}
-	uint8_t forged[4096];
-	size_t nf = sign_checkpoint(&t, &evil, forged, sizeof forged);
-	if ((rc = ft_tlog_proof_format((const uint8_t *)ev, elen, 123, path, np,
-				       forged, nf, bproof, sizeof bproof,
-				       &blen)) != 0) {
-		die("tlog-proof", rc);
-	}
-	int rc_forged = device_verify(bproof, blen, &vkey, (const uint8_t *)ev, elen);
-	printf("verify with forged key:      REFUSED (%s)\n\n",
-	       ft_strerror(rc_forged));
-	if (rc_bad == 0 || rc_bad2 == 0 || rc_forged == 0) {
-		fprintf(stderr, "ftlog-demo: a forgery was accepted\n");
+	ft_skey_public(&other_sk, &other);
+	ft_skey_wipe(&other_sk);
+	rc = device_verify(proofs[7], proof_len[7], &other, (uint8_t *)ev,
+			   ev_len[7], NULL);
+	printf("   foreign log key:   REFUSED (%s)\n",
+	       rc != 0 ? ft_strerror(rc) : "BUG: accepted");
+	if (rc == 0) {
 		return 1;
 	}
 
-	printf("== 5. Consistency: checkpoint %d is an extension of %d\n",
-	       NEVENTS, NEVENTS / 2);
-	ft_hash cproof[FT_PROOF_MAX_CONSISTENCY], r1, r2;
-	if ((rc = ft_proof_consistency(NEVENTS / 2, NEVENTS, &reader, cproof,
-				       &np)) != 0 ||
-	    (rc = ft_tree_hash_at(NEVENTS / 2, &reader, &r1)) != 0 ||
-	    (rc = ft_tree_hash_at(NEVENTS, &reader, &r2)) != 0) {
-		die("consistency proof", rc);
-	}
-	(void)n1;
-	rc = ft_proof_verify_consistency(NEVENTS / 2, NEVENTS, r1.b, 32, r2.b, 32,
-					 cproof[0].b, np * FT_HASH_LEN);
-	printf("consistency proof (%zu hashes): %s\n", np,
-	       rc == 0 ? "OK" : ft_strerror(rc));
-	cproof[0].b[0] ^= 1;
-	int rc_c = ft_proof_verify_consistency(NEVENTS / 2, NEVENTS, r1.b, 32,
-					       r2.b, 32, cproof[0].b,
-					       np * FT_HASH_LEN);
-	printf("with one bit flipped:           REFUSED (%s)\n\n",
-	       ft_strerror(rc_c));
+	printf("\n4. Submitting the same event again is idempotent:\n");
+	ev_len[0] = event(0 + (unsigned)size0, ev, sizeof(ev));
+	http("POST", "/add", ev, ev_len[0], &r);
+	{
+		ft_tlog_proof p;
+		static uint8_t extra[FT_ENTRY_MAX];
 
-	printf("== 6. Tiles a reader fetches for this tree (C2SP tlog-tiles)\n");
-	for (unsigned l = 0; l < ft_tile_levels(t.size); l++) {
-		printf("level %u: %lu full tile(s), partial width %u\n", l,
-		       (unsigned long)ft_tile_full_count(t.size, l),
-		       ft_tile_partial_width(t.size, l));
+		if (r.status != 200 ||
+		    ft_tlog_proof_parse(r.body, r.len, &p, extra,
+					sizeof(extra)) != 0) {
+			die("resubmission", FT_EINVAL);
+		}
+		idx0 = p.index;
+		printf("   same index %llu, the tree did not grow\n",
+		       (unsigned long long)idx0);
+		free(r.body);
 	}
-	ft_skey_wipe(&key);
-	ft_skey_wipe(&evil);
-	for (int l = 0; l < 64; l++) {
-		free(s.node[l]);
+
+	checkpoint(&size1, &root1, &cp1);
+	printf("\n5. An auditor checks that the log only appended: consistency "
+	       "%llu -> %llu\n",
+	       (unsigned long long)size0, (unsigned long long)size1);
+	if (size0 > 0) {
+		uint8_t proof[FT_PROOF_MAX_CONSISTENCY * FT_HASH_LEN];
+		size_t plen = 0;
+		char *line, *save = NULL;
+
+		(void)snprintf(path, sizeof(path),
+			       "/proof/consistency?old=%llu&new=%llu",
+			       (unsigned long long)size0,
+			       (unsigned long long)size1);
+		http("GET", path, NULL, 0, &r);
+		for (line = strtok_r((char *)r.body, "\n", &save);
+		     line != NULL && plen < sizeof(proof);
+		     line = strtok_r(NULL, "\n", &save)) {
+			size_t n;
+
+			if (ft_b64_decode(line, strlen(line), proof + plen,
+					  FT_HASH_LEN, &n) != 0 ||
+			    n != FT_HASH_LEN) {
+				die("consistency proof line", FT_EBASE64);
+			}
+			plen += n;
+		}
+		rc = ft_proof_verify_consistency(size0, size1, root0.b, 32,
+						 root1.b, 32, proof, plen);
+		printf("   server's proof:      %s\n",
+		       rc == 0 ? "consistent" : ft_strerror(rc));
+		if (plen > 0) {
+			proof[0] ^= 1;
+			rc = ft_proof_verify_consistency(size0, size1, root0.b,
+							 32, root1.b, 32,
+							 proof, plen);
+			printf("   one bit flipped:     REFUSED (%s)\n",
+			       rc != 0 ? ft_strerror(rc) : "BUG: accepted");
+		}
+		free(r.body);
+	} else {
+		printf("   (the log was empty before; run the demo again to "
+		       "see a consistency proof)\n");
 	}
-	printf("\nThe log server (ftlogd) serving this over HTTP comes next.\n");
-	return rc == 0 && rc_c != 0 ? 0 : 1;
+	printf("\n6. Everything is also readable as C2SP tiles: GET "
+	       "/tile/0/000.p/N, /tile/entries/000.p/N\n");
+	for (i = 0; i < 20; i++) {
+		free(proofs[i]);
+	}
+	free(cp0.body);
+	free(cp1.body);
+	return 0;
 }

@@ -1,0 +1,742 @@
+/*
+ * logd/api.c - routing and handlers of ftlogd's HTTP API (DESIGN.md
+ * section 4; answers as listed in the README). No socket code here: the
+ * network layer gives us parsed requests and writes our ft_resp.
+ *
+ * Reads run on the loop thread against one LMDB read snapshot per request.
+ * POST /add is validated here, queued to the sequencer, and answered when
+ * its batch is durably committed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ftlog/tile.h>
+
+#include "logd/api.h"
+#include "logd/log.h"
+#include "logd/seq.h"
+
+#define CT_TEXT "text/plain; charset=utf-8"
+#define CT_OCTETS "application/octet-stream"
+#define CT_TLOGPROOF "text/x.tlog-proof"
+#define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
+#define CACHE_CHECKPOINT "public, max-age=2"
+#define CACHE_IMMUTABLE "public, max-age=31536000, immutable"
+#define CACHE_NONE "no-store"
+
+struct ft_api {
+	ft_api_opts o;
+	ft_store_reader reader;
+	ft_tile_reader *tr; /* ~33 KiB, reused for every proof */
+};
+
+/* A deferred POST /add. Freed when answered or cancelled. */
+struct pending {
+	ft_api *api;
+	ft_api_done_fn done;
+	void *conn_ctx;
+	void *seq_handle;
+};
+
+void ft_resp_free(ft_resp *r)
+{
+	free(r->body);
+	r->body = NULL;
+	r->body_len = 0;
+}
+
+static void resp_init(ft_resp *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->status = 500;
+	r->route = FT_ROUTE_OTHER;
+	r->content_type = CT_TEXT;
+}
+
+int ft_resp_error(ft_resp *r, int status, const char *reason)
+{
+	size_t n = strlen(reason);
+
+	ft_resp_free(r);
+	r->status = status;
+	r->content_type = CT_TEXT;
+	r->cache_control = CACHE_NONE;
+	r->body = malloc(n + 1);
+	if (r->body == NULL) {
+		r->status = 500;
+		return -1;
+	}
+	memcpy(r->body, reason, n);
+	r->body[n] = '\n';
+	r->body_len = n + 1;
+	return 0;
+}
+
+/* Take ownership of buf as the 200 body. */
+static void resp_ok(ft_resp *r, const char *ctype, const char *cache,
+		    uint8_t *buf, size_t len)
+{
+	r->status = 200;
+	r->content_type = ctype;
+	r->cache_control = cache;
+	r->body = buf;
+	r->body_len = len;
+}
+
+static int resp_copy(ft_resp *r, const char *ctype, const char *cache,
+		     const uint8_t *data, size_t len)
+{
+	uint8_t *buf = malloc(len > 0 ? len : 1);
+
+	if (buf == NULL) {
+		return ft_resp_error(r, 500, "out of memory");
+	}
+	memcpy(buf, data, len);
+	resp_ok(r, ctype, cache, buf, len);
+	return 0;
+}
+
+/* ---- The test validator. */
+
+int ft_validate_test(void *ctx, const uint8_t *entry, size_t len,
+		     char *reason, size_t cap)
+{
+	static const char prefix[] = "reject:";
+	size_t n = sizeof(prefix) - 1;
+	size_t i;
+
+	(void)ctx;
+	if (len == 0 || len > FT_ENTRY_MAX) {
+		(void)snprintf(reason, cap, "entry must be 1 to %d bytes",
+			       FT_ENTRY_MAX);
+		return FT_EREJECTED;
+	}
+	if (len >= n && memcmp(entry, prefix, n) == 0) {
+		size_t j = 0;
+
+		for (i = n; i < len && entry[i] == ' '; i++) {
+		}
+		for (; i < len && entry[i] != '\n' && j + 1 < cap; i++) {
+			uint8_t c = entry[i];
+
+			reason[j++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+		}
+		if (cap > 0) {
+			reason[j] = '\0';
+		}
+		if (j == 0) {
+			(void)snprintf(reason, cap, "rejected by the test "
+						    "validator");
+		}
+		return FT_EREJECTED;
+	}
+	return 0;
+}
+
+/* ---- Query strings: "a=1&b=2", each known key at most once, nothing
+ * else. */
+
+struct qparam {
+	const char *name;
+	const char *val;
+	size_t len;
+	int seen;
+};
+
+static int parse_query(const char *q, size_t qlen, struct qparam *p,
+		       size_t np)
+{
+	size_t off = 0;
+
+	if (qlen == 0) {
+		return 0;
+	}
+	while (off <= qlen) {
+		const char *amp = memchr(q + off, '&', qlen - off);
+		size_t end = amp != NULL ? (size_t)(amp - q) : qlen;
+		const char *eq = memchr(q + off, '=', end - off);
+		size_t i, klen;
+
+		if (eq == NULL) {
+			return -1;
+		}
+		klen = (size_t)(eq - (q + off));
+		for (i = 0; i < np; i++) {
+			if (strlen(p[i].name) == klen &&
+			    memcmp(p[i].name, q + off, klen) == 0) {
+				break;
+			}
+		}
+		if (i == np || p[i].seen) {
+			return -1;
+		}
+		p[i].seen = 1;
+		p[i].val = eq + 1;
+		p[i].len = end - (size_t)(eq + 1 - q);
+		if (amp == NULL) {
+			break;
+		}
+		off = end + 1;
+	}
+	return 0;
+}
+
+static int hex_decode32(const char *s, size_t n, uint8_t out[32])
+{
+	size_t i;
+
+	if (n != 64) {
+		return -1;
+	}
+	for (i = 0; i < 64; i++) {
+		char c = s[i];
+		int v;
+
+		if (c >= '0' && c <= '9') {
+			v = c - '0';
+		} else if (c >= 'a' && c <= 'f') {
+			v = c - 'a' + 10;
+		} else {
+			return -1; /* lowercase hex only: one spelling */
+		}
+		if (i % 2 == 0) {
+			out[i / 2] = (uint8_t)(v << 4);
+		} else {
+			out[i / 2] |= (uint8_t)v;
+		}
+	}
+	return 0;
+}
+
+/* Hash lines: one base64 hash per line. */
+static int hashes_body(ft_resp *r, const char *first_line,
+		       const ft_hash *h, size_t n)
+{
+	size_t first = first_line != NULL ? strlen(first_line) : 0;
+	size_t cap = first + n * 46 + 1;
+	uint8_t *buf = malloc(cap);
+	size_t off = 0, i;
+
+	if (buf == NULL) {
+		return ft_resp_error(r, 500, "out of memory");
+	}
+	if (first > 0) {
+		memcpy(buf, first_line, first);
+		off = first;
+	}
+	for (i = 0; i < n; i++) {
+		size_t w;
+
+		if (ft_b64_encode(h[i].b, FT_HASH_LEN, (char *)buf + off,
+				  cap - off, &w) != 0) {
+			free(buf);
+			return ft_resp_error(r, 500, "internal error");
+		}
+		off += w;
+		buf[off++] = '\n';
+	}
+	resp_ok(r, CT_TEXT, CACHE_NONE, buf, off);
+	return 0;
+}
+
+/* ---- Handlers (inside a read snapshot). */
+
+static void h_checkpoint(ft_api *api, ft_resp *r)
+{
+	ft_store_state st;
+
+	if (ft_store_get_state(&api->reader, &st) != 0 ||
+	    st.checkpoint == NULL) {
+		(void)ft_resp_error(r, 503, "no checkpoint has been signed yet");
+		return;
+	}
+	(void)resp_copy(r, CT_TEXT, CACHE_CHECKPOINT, st.checkpoint,
+			st.checkpoint_len);
+}
+
+static void h_tile(ft_api *api, const ft_http_req *req, ft_resp *r)
+{
+	ft_store_state st;
+	ft_tile t, cur;
+	int err;
+
+	err = ft_tile_parse_path(req->path, req->path_len, &t);
+	if (err != 0) {
+		(void)ft_resp_error(r, 400, "malformed tile path");
+		return;
+	}
+	r->route = t.level == FT_TILE_ENTRIES ? FT_ROUTE_ENTRIES
+					      : FT_ROUTE_TILE;
+	if (ft_store_get_state(&api->reader, &st) != 0) {
+		(void)ft_resp_error(r, 503, "store not readable");
+		return;
+	}
+	/* A tile exists if the current tree has it at this width or wider:
+	 * hashes never change, so a narrower partial tile is a prefix of
+	 * what is stored, and clients holding an older checkpoint need it. */
+	if (ft_tile_at(st.size, t.level, t.index, &cur) != 0 ||
+	    cur.width < t.width) {
+		(void)ft_resp_error(r, 404, "no such tile at this tree size");
+		return;
+	}
+	if (t.level != FT_TILE_ENTRIES) {
+		const uint8_t *data;
+		size_t len;
+
+		err = ft_store_get_tile(&api->reader, (unsigned)t.level,
+					t.index, &data, &len);
+		if (err != 0 || len < (size_t)t.width * FT_HASH_LEN) {
+			ft_log(FT_LOG_ERROR,
+			       "tile %d/%llu missing from the store: %s",
+			       t.level, (unsigned long long)t.index,
+			       ft_strerror(err));
+			(void)ft_resp_error(r, 500, "stored tile is missing");
+			return;
+		}
+		(void)resp_copy(r, CT_OCTETS, CACHE_IMMUTABLE, data,
+				(size_t)t.width * FT_HASH_LEN);
+		return;
+	} else {
+		uint64_t first = t.index * FT_TILE_WIDTH;
+		size_t total = 0, off = 0;
+		unsigned i;
+		uint8_t *buf;
+
+		for (i = 0; i < t.width; i++) {
+			const uint8_t *e;
+			size_t n;
+
+			if (ft_store_get_entry(&api->reader, first + i, &e,
+					       &n) != 0) {
+				(void)ft_resp_error(r, 500,
+						    "stored entry is missing");
+				return;
+			}
+			total += 2 + n;
+		}
+		buf = malloc(total);
+		if (buf == NULL) {
+			(void)ft_resp_error(r, 500, "out of memory");
+			return;
+		}
+		for (i = 0; i < t.width; i++) {
+			const uint8_t *e;
+			size_t n;
+
+			if (ft_store_get_entry(&api->reader, first + i, &e,
+					       &n) != 0 ||
+			    ft_bundle_append(buf, total, &off, e, n) != 0) {
+				free(buf);
+				(void)ft_resp_error(r, 500, "internal error");
+				return;
+			}
+		}
+		resp_ok(r, CT_OCTETS, CACHE_IMMUTABLE, buf, off);
+	}
+}
+
+static void h_inclusion(ft_api *api, const ft_http_req *req, ft_resp *r)
+{
+	struct qparam p[3] = {{"index", NULL, 0, 0},
+			      {"size", NULL, 0, 0},
+			      {"leaf", NULL, 0, 0}};
+	ft_store_state st;
+	ft_hash_reader hr;
+	ft_hash path[FT_PROOF_MAX_INCLUSION];
+	uint64_t index = 0, size = 0;
+	size_t n = 0;
+	char line[48];
+	int err;
+
+	if (parse_query(req->query, req->query_len, p, 3) != 0 ||
+	    !p[1].seen || p[0].seen == p[2].seen) {
+		(void)ft_resp_error(r, 400, "expected ?index=I&size=S or "
+					    "?leaf=<64 hex>&size=S");
+		return;
+	}
+	if (ft_parse_u63(p[1].val, p[1].len, &size) != 0) {
+		(void)ft_resp_error(r, 400, "size: not a canonical decimal");
+		return;
+	}
+	if (ft_store_get_state(&api->reader, &st) != 0) {
+		(void)ft_resp_error(r, 503, "store not readable");
+		return;
+	}
+	if (size > st.size) {
+		(void)ft_resp_error(r, 400, "size is beyond the tree size");
+		return;
+	}
+	if (p[0].seen) {
+		if (ft_parse_u63(p[0].val, p[0].len, &index) != 0) {
+			(void)ft_resp_error(r, 400,
+					    "index: not a canonical decimal");
+			return;
+		}
+		if (index >= size) {
+			(void)ft_resp_error(r, 400, "index must be below size");
+			return;
+		}
+	} else {
+		ft_hash leaf;
+
+		if (hex_decode32(p[2].val, p[2].len, leaf.b) != 0) {
+			(void)ft_resp_error(r, 400, "leaf: expected 64 "
+						    "lowercase hex digits");
+			return;
+		}
+		if (ft_store_find_leaf(&api->reader, &leaf, &index) != 0 ||
+		    index >= size) {
+			(void)ft_resp_error(r, 404, "no entry with this leaf "
+						    "hash in the tree of this "
+						    "size");
+			return;
+		}
+	}
+	ft_store_hash_reader(&api->reader, size, api->tr, &hr);
+	err = ft_proof_inclusion(index, size, &hr, path, &n);
+	if (err != 0) {
+		ft_log(FT_LOG_ERROR, "inclusion proof %llu/%llu failed: %s",
+		       (unsigned long long)index, (unsigned long long)size,
+		       ft_strerror(err));
+		(void)ft_resp_error(r, 500, "cannot build the proof");
+		return;
+	}
+	(void)snprintf(line, sizeof(line), "index %llu\n",
+		       (unsigned long long)index);
+	(void)hashes_body(r, line, path, n);
+}
+
+static void h_consistency(ft_api *api, const ft_http_req *req, ft_resp *r)
+{
+	struct qparam p[2] = {{"old", NULL, 0, 0}, {"new", NULL, 0, 0}};
+	ft_store_state st;
+	ft_hash_reader hr;
+	ft_hash path[FT_PROOF_MAX_CONSISTENCY];
+	uint64_t m, n;
+	size_t len = 0;
+	int err;
+
+	if (parse_query(req->query, req->query_len, p, 2) != 0 ||
+	    !p[0].seen || !p[1].seen ||
+	    ft_parse_u63(p[0].val, p[0].len, &m) != 0 ||
+	    ft_parse_u63(p[1].val, p[1].len, &n) != 0) {
+		(void)ft_resp_error(r, 400, "expected ?old=M&new=N with "
+					    "canonical decimals");
+		return;
+	}
+	if (ft_store_get_state(&api->reader, &st) != 0) {
+		(void)ft_resp_error(r, 503, "store not readable");
+		return;
+	}
+	if (m < 1 || m > n || n > st.size) {
+		(void)ft_resp_error(r, 400, "need 1 <= old <= new <= tree "
+					    "size");
+		return;
+	}
+	ft_store_hash_reader(&api->reader, n, api->tr, &hr);
+	err = ft_proof_consistency(m, n, &hr, path, &len);
+	if (err != 0) {
+		ft_log(FT_LOG_ERROR, "consistency proof %llu..%llu failed: %s",
+		       (unsigned long long)m, (unsigned long long)n,
+		       ft_strerror(err));
+		(void)ft_resp_error(r, 500, "cannot build the proof");
+		return;
+	}
+	(void)hashes_body(r, NULL, path, len);
+}
+
+static void h_healthz(ft_api *api, ft_resp *r)
+{
+	ft_store_state st;
+
+	if (ft_store_get_state(&api->reader, &st) != 0 ||
+	    st.checkpoint == NULL) {
+		(void)ft_resp_error(r, 503, "store not readable or no "
+					    "checkpoint");
+		return;
+	}
+	if (api->o.seq != NULL && api->o.health_max_age_ms > 0 &&
+	    ft_seq_idle_ms(api->o.seq) > api->o.health_max_age_ms) {
+		(void)ft_resp_error(r, 503, "sequencer has stalled");
+		return;
+	}
+	(void)resp_copy(r, CT_TEXT, CACHE_NONE, (const uint8_t *)"ok\n", 3);
+}
+
+static void h_metrics(ft_api *api, ft_resp *r)
+{
+	char *out = NULL;
+	size_t len = 0;
+
+	if (api->o.seq != NULL) {
+		ft_metrics_queue_depth(api->o.metrics,
+				       ft_seq_queue_depth(api->o.seq));
+	}
+	if (ft_metrics_render(api->o.metrics, &out, &len) != 0) {
+		(void)ft_resp_error(r, 500, "out of memory");
+		return;
+	}
+	resp_ok(r, CT_METRICS, CACHE_NONE, (uint8_t *)out, len);
+}
+
+/* ---- POST /add. */
+
+static void add_done(void *ctx, ft_seq_result *res)
+{
+	struct pending *p = ctx;
+	ft_resp r;
+
+	resp_init(&r);
+	r.route = FT_ROUTE_ADD;
+	switch (res->err) {
+	case 0:
+		resp_ok(&r, CT_TLOGPROOF, CACHE_NONE, res->proof,
+			res->proof_len);
+		res->proof = NULL;
+		break;
+	case FT_EBUSY:
+		(void)ft_resp_error(&r, 503, "queue is full, retry later");
+		(void)snprintf(r.extra_header, sizeof(r.extra_header),
+			       "Retry-After: 1");
+		break;
+	case FT_ESHUTDOWN:
+		(void)ft_resp_error(&r, 503, "server is shutting down");
+		(void)snprintf(r.extra_header, sizeof(r.extra_header),
+			       "Retry-After: 5");
+		break;
+	case FT_ESTORE_FULL:
+		(void)ft_resp_error(&r, 503, "log storage is full; nothing "
+					     "was stored");
+		(void)snprintf(r.extra_header, sizeof(r.extra_header),
+			       "Retry-After: 30");
+		break;
+	default:
+		(void)ft_resp_error(&r, 503, "entry not stored: storage "
+					     "error");
+		(void)snprintf(r.extra_header, sizeof(r.extra_header),
+			       "Retry-After: 10");
+		break;
+	}
+	p->done(p->conn_ctx, &r);
+	free(p);
+}
+
+static int h_add(ft_api *api, const ft_http_req *req, ft_resp *r,
+		 ft_api_done_fn done, void *conn_ctx, void **pending)
+{
+	char reason[160];
+	struct pending *p;
+	int err;
+
+	if (req->body_len == 0) {
+		(void)ft_resp_error(r, 400, "empty entry");
+		return 0;
+	}
+	if (req->body_len > FT_ENTRY_MAX) {
+		(void)ft_resp_error(r, 413, "entry larger than 65535 bytes");
+		return 0;
+	}
+	if (api->o.validate != NULL) {
+		reason[0] = '\0';
+		err = api->o.validate(api->o.validate_ctx, req->body,
+				      req->body_len, reason, sizeof(reason));
+		if (err != 0) {
+			char msg[200];
+
+			ft_metrics_rejected(api->o.metrics);
+			(void)snprintf(msg, sizeof(msg), "entry rejected: %s",
+				       reason[0] != '\0' ? reason
+							 : ft_strerror(err));
+			(void)ft_resp_error(r, 400, msg);
+			return 0;
+		}
+	}
+	if (api->o.seq == NULL) {
+		(void)ft_resp_error(r, 503, "this server does not accept "
+					    "entries");
+		return 0;
+	}
+	p = calloc(1, sizeof(*p));
+	if (p == NULL) {
+		(void)ft_resp_error(r, 503, "out of memory");
+		return 0;
+	}
+	p->api = api;
+	p->done = done;
+	p->conn_ctx = conn_ctx;
+	err = ft_seq_submit(api->o.seq, req->body, req->body_len, add_done, p,
+			    &p->seq_handle);
+	if (err != 0) {
+		ft_seq_result res;
+
+		free(p);
+		memset(&res, 0, sizeof(res));
+		if (err == FT_EBUSY) {
+			(void)ft_resp_error(r, 503, "queue is full, retry "
+						    "later");
+			(void)snprintf(r->extra_header, sizeof(r->extra_header),
+				       "Retry-After: 1");
+		} else if (err == FT_ESHUTDOWN) {
+			(void)ft_resp_error(r, 503, "server is shutting down");
+			(void)snprintf(r->extra_header, sizeof(r->extra_header),
+				       "Retry-After: 5");
+		} else {
+			(void)ft_resp_error(r, 503, "cannot queue the entry");
+		}
+		return 0;
+	}
+	*pending = p;
+	return 1;
+}
+
+void ft_api_cancel(ft_api *api, void *pending)
+{
+	struct pending *p = pending;
+
+	if (p == NULL) {
+		return;
+	}
+	ft_seq_cancel(api->o.seq, p->seq_handle);
+	free(p);
+}
+
+/* ---- Routing. */
+
+static int path_is(const ft_http_req *req, const char *p)
+{
+	size_t n = strlen(p);
+
+	return req->path_len == n && memcmp(req->path, p, n) == 0;
+}
+
+static int path_starts(const ft_http_req *req, const char *p)
+{
+	size_t n = strlen(p);
+
+	return req->path_len >= n && memcmp(req->path, p, n) == 0;
+}
+
+static void method_not_allowed(ft_resp *r, const char *allow)
+{
+	(void)ft_resp_error(r, 405, "method not allowed");
+	(void)snprintf(r->extra_header, sizeof(r->extra_header), "Allow: %s",
+		       allow);
+}
+
+int ft_api_handle(ft_api *api, const ft_http_req *req, ft_resp *resp,
+		  ft_api_done_fn done, void *conn_ctx, void **pending)
+{
+	int is_get = req->method == FT_HTTP_GET || req->method == FT_HTTP_HEAD;
+	int route;
+
+	resp_init(resp);
+	*pending = NULL;
+	if (path_is(req, "/add")) {
+		resp->route = FT_ROUTE_ADD;
+		if (req->method != FT_HTTP_POST) {
+			method_not_allowed(resp, "POST");
+			return 0;
+		}
+		return h_add(api, req, resp, done, conn_ctx, pending);
+	}
+	if (path_is(req, "/checkpoint")) {
+		route = FT_ROUTE_CHECKPOINT;
+	} else if (path_starts(req, "/tile/")) {
+		route = FT_ROUTE_TILE;
+	} else if (path_is(req, "/proof/inclusion")) {
+		route = FT_ROUTE_PROOF_INCLUSION;
+	} else if (path_is(req, "/proof/consistency")) {
+		route = FT_ROUTE_PROOF_CONSISTENCY;
+	} else if (path_is(req, "/metrics")) {
+		route = FT_ROUTE_METRICS;
+	} else if (path_is(req, "/healthz")) {
+		route = FT_ROUTE_HEALTHZ;
+	} else {
+		(void)ft_resp_error(resp, 404, "no such resource");
+		return 0;
+	}
+	resp->route = route;
+	if (!is_get) {
+		method_not_allowed(resp, "GET, HEAD");
+		return 0;
+	}
+	if (route == FT_ROUTE_METRICS) {
+		h_metrics(api, resp);
+		return 0;
+	}
+	if (route != FT_ROUTE_TILE && route != FT_ROUTE_PROOF_INCLUSION &&
+	    route != FT_ROUTE_PROOF_CONSISTENCY && req->query_len > 0) {
+		(void)ft_resp_error(resp, 400, "unexpected query string");
+		return 0;
+	}
+	if (route == FT_ROUTE_TILE && req->query_len > 0) {
+		(void)ft_resp_error(resp, 400, "unexpected query string");
+		return 0;
+	}
+	if (ft_store_read_begin(&api->reader) != 0) {
+		(void)ft_resp_error(resp, 503, "store not readable");
+		return 0;
+	}
+	switch (route) {
+	case FT_ROUTE_CHECKPOINT:
+		h_checkpoint(api, resp);
+		break;
+	case FT_ROUTE_TILE:
+		h_tile(api, req, resp);
+		break;
+	case FT_ROUTE_PROOF_INCLUSION:
+		h_inclusion(api, req, resp);
+		break;
+	case FT_ROUTE_PROOF_CONSISTENCY:
+		h_consistency(api, req, resp);
+		break;
+	case FT_ROUTE_HEALTHZ:
+		h_healthz(api, resp);
+		break;
+	default:
+		(void)ft_resp_error(resp, 404, "no such resource");
+		break;
+	}
+	ft_store_read_end(&api->reader);
+	return 0;
+}
+
+int ft_api_new(const ft_api_opts *opts, ft_api **out)
+{
+	ft_api *api;
+	int err;
+
+	*out = NULL;
+	if (opts->store == NULL) {
+		return FT_EINVAL;
+	}
+	api = calloc(1, sizeof(*api));
+	if (api == NULL) {
+		return FT_ENOMEM;
+	}
+	api->o = *opts;
+	api->tr = malloc(sizeof(*api->tr));
+	if (api->tr == NULL) {
+		free(api);
+		return FT_ENOMEM;
+	}
+	err = ft_store_reader_init(opts->store, &api->reader);
+	if (err != 0) {
+		free(api->tr);
+		free(api);
+		return err;
+	}
+	*out = api;
+	return 0;
+}
+
+void ft_api_free(ft_api *api)
+{
+	if (api == NULL) {
+		return;
+	}
+	ft_store_reader_free(&api->reader);
+	free(api->tr);
+	free(api);
+}
