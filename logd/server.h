@@ -37,7 +37,18 @@ typedef struct ft_server_opts {
 
 typedef struct ft_server ft_server;
 
-/* Bind and listen. 0, or a negative code (FT_EIO, reason logged). */
+/*
+ * Bind and listen. 0, or a negative code (FT_EIO, reason logged). On
+ * failure the handles it opened are already closing: run the loop once
+ * (uv_run) before uv_loop_close. A timeout of 0 means no limit; a new
+ * connection must start its first request within header_timeout. While a
+ * request is being answered, at most a fixed 16 KiB more is read (to
+ * notice a client that leaves); then reading stops until it is answered.
+ * A client that closes its side while its request is deferred is taken
+ * as gone: the request is cancelled (ft_api_cancel). Once shutdown
+ * begins, a request still being received gets at most 1 s more (then
+ * 408), and a response write at most write_timeout.
+ */
 int ft_server_start(uv_loop_t *loop, const ft_server_opts *opts,
 		    ft_api *api, ft_metrics *metrics, ft_server **out);
 

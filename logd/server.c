@@ -1,0 +1,1202 @@
+/*
+ * logd/server.c - the network layer of ftlogd (see server.h).
+ *
+ * A connection is a small state machine, driven only by libuv callbacks on
+ * the loop thread:
+ *
+ *   IDLE      waiting for (the rest of) a request; bytes are fed to the
+ *             ft_http parser as they arrive.
+ *   DEFERRED  a complete request is with the api (POST /add waiting for its
+ *             batch); done_cb moves us to WRITING.
+ *   WRITING   one response is being written (one uv_write of head + body).
+ *   LINGER    the last response is written; our side is shut down and we
+ *             read and discard what the client still sends until it
+ *             closes (or LINGER_MS), so that closing a socket with unread
+ *             input does not send an RST that destroys the response before
+ *             the client has read it (the classic "lingering close").
+ *   CLOSING   uv_close was called on both handles; the memory is freed in
+ *             the second close callback and nowhere else.
+ *
+ * Bounded input: only IDLE parses. In DEFERRED and WRITING we keep reading
+ * into the fixed read buffer (RBUF_CAP bytes) so a client that goes away
+ * while its request is pending is noticed and the request cancelled; once
+ * the buffer is full we uv_read_stop and the rest stays in the kernel (TCP
+ * flow control then stops the client). Pipelined requests are parsed one at
+ * a time from that buffer after the previous response is written, so they
+ * are answered strictly in order.
+ *
+ * Timeouts use one uv_timer per connection, re-armed for the deadline of
+ * the current state (see conn_deadline).
+ */
+#include <assert.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <uv.h>
+
+#include <ftlog/common.h>
+
+#include "logd/log.h"
+#include "logd/server.h"
+
+#define LISTEN_BACKLOG 1024
+/* Read buffer per connection. The parser copies what it needs, so this only
+ * bounds what a pipelining client can park with us while a request is being
+ * answered; it is smaller than any request the limits allow. */
+#define RBUF_CAP (16 * 1024)
+/* Room for the response head: status line, Date, Server, type, length,
+ * Connection, Cache-Control, a 96-byte extra header, nosniff. */
+#define HEAD_CAP 1024
+#define DISCARD_CAP 4096
+/* How long to drain a client after our last response before closing. */
+#define LINGER_MS 2000
+/* The same for refused (503) connections: shorter, they hold a budget. */
+#define REFUSED_LINGER_MS 500
+/* Refused connections that may be open at once; past that, new connections
+ * over the cap are closed without an answer. */
+#define MAX_REFUSING 64
+/* During a graceful shutdown, how long a request still being received may
+ * take before it is answered 408 (the client retries elsewhere or later). */
+#define SHUTDOWN_GRACE_MS 1000
+/* Rate limit of repeated warnings (accept errors, refusals). */
+#define LOG_INTERVAL_MS 1000
+
+/* Sent as is to connections over max_connections. */
+#define REFUSED_BODY "too many connections, retry later\n"
+_Static_assert(sizeof REFUSED_BODY - 1 == 34, "fix the Content-Length");
+static char refused_response[] =
+	"HTTP/1.1 503 Service Unavailable\r\n"
+	"Content-Type: text/plain; charset=utf-8\r\n"
+	"Retry-After: 1\r\n"
+	"Content-Length: 34\r\n"
+	"Connection: close\r\n"
+	"\r\n" REFUSED_BODY;
+
+enum conn_state {
+	CS_IDLE = 0,
+	CS_DEFERRED,
+	CS_WRITING,
+	CS_LINGER,
+	CS_CLOSING,
+};
+
+typedef struct conn {
+	uv_tcp_t tcp;         /* data = the conn */
+	uv_timer_t timer;     /* data = the conn */
+	uv_write_t wreq;
+	uv_shutdown_t sreq;
+	ft_server *srv;
+	struct conn *prev, *next; /* in srv->conns until the memory is freed */
+	int refused;          /* a 503-and-close connection */
+	int state;            /* enum conn_state */
+	int nclosed;          /* close callbacks seen (2 = both handles) */
+	int reading;          /* uv_read_start is in effect */
+	int eof;              /* the client shut down its side */
+	/* The current request. */
+	int req_started;      /* bytes of it were fed to the parser */
+	uint64_t req_start;   /* uv_now when they were */
+	uint64_t nreqs;       /* requests answered on this connection */
+	uint64_t idle_since;  /* uv_now when the last response was written */
+	int is_head;          /* HEAD: send the head only */
+	int keep_alive;       /* the request allows keep-alive */
+	int close_after;      /* linger and close after this write */
+	void *pending;        /* the api's handle while DEFERRED */
+	/* The write in flight. */
+	ft_resp resp;         /* owns the body being written */
+	int have_resp;
+	char head[HEAD_CAP];
+	uint64_t write_progress_at; /* uv_now of the last observed progress */
+	size_t wq_last;             /* write queue size seen then */
+	uint64_t linger_start;
+	/* Input. */
+	ft_http http;
+	uint8_t *rbuf;        /* RBUF_CAP bytes, allocated on the first read */
+	size_t rpos, rlen;    /* unparsed bytes: rbuf[rpos .. rpos+rlen) */
+	char peer[64];        /* for log lines */
+} conn;
+
+struct ft_server {
+	uv_loop_t *loop;
+	uv_tcp_t listener;    /* data = the server */
+	/* Never started: closing it in ft_server_shutdown guarantees that done
+	 * runs from a callback, never inside ft_server_shutdown itself. */
+	uv_timer_t aux;
+	uv_tcp_t drop;        /* accept-and-close when malloc fails */
+	int drop_busy;
+	int listener_open;    /* uv_close not yet called on the listener */
+	int listener_closed;  /* its close callback ran */
+	int aux_closed;
+	int start_failed_handles; /* during a failed start: handles to close */
+	ft_server_opts opts;  /* opts.host is not kept (NULL) */
+	ft_api *api;
+	ft_metrics *metrics;
+	conn *conns;
+	uint64_t nconns;      /* open connections that count toward the cap */
+	uint64_t nrefusing;   /* refused connections still open */
+	uint64_t nhandles;    /* conns + dropped sockets not yet freed */
+	int shutting_down;
+	uint64_t shutdown_at; /* uv_now when it began */
+	int done_called;
+	void (*done)(void *arg);
+	void *done_arg;
+	int port;
+	uint64_t refuse_log_at, refuse_suppressed;
+	uint64_t accept_log_at, accept_suppressed;
+	uint8_t discard[DISCARD_CAP]; /* lingering reads land here */
+};
+
+static void conn_process(conn *c);
+static void conn_close(conn *c);
+static void conn_arm_timer(conn *c);
+
+/* ---- Small helpers. */
+
+/* Whether a rate-limited warning may be logged now; counts the others. */
+static int log_allowed(ft_server *s, uint64_t *last, uint64_t *suppressed)
+{
+	uint64_t now = uv_now(s->loop);
+
+	if (*last != 0 && now - *last < LOG_INTERVAL_MS) {
+		(*suppressed)++;
+		return 0;
+	}
+	*last = now == 0 ? 1 : now;
+	return 1;
+}
+
+static void server_maybe_done(ft_server *s)
+{
+	if (!s->shutting_down || s->done_called || s->nhandles != 0 ||
+	    !s->listener_closed || !s->aux_closed) {
+		return;
+	}
+	s->done_called = 1;
+	ft_log(FT_LOG_INFO, "server: all connections closed");
+	if (s->done != NULL) {
+		/* Last statement: done may free the server. */
+		s->done(s->done_arg);
+	}
+}
+
+static void conn_set_peer(conn *c)
+{
+	struct sockaddr_storage ss;
+	int len = (int)sizeof ss;
+	char ip[48];
+
+	memcpy(c->peer, "?", 2);
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) {
+		return;
+	}
+	if (uv_ip_name((const struct sockaddr *)&ss, ip, sizeof ip) != 0) {
+		return;
+	}
+	int port = 0;
+	if (ss.ss_family == AF_INET) {
+		port = ntohs(((const struct sockaddr_in *)&ss)->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		port = ntohs(((const struct sockaddr_in6 *)&ss)->sin6_port);
+	}
+	int n = snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+	if (n < 0 || (size_t)n >= sizeof c->peer) {
+		memcpy(c->peer, "?", 2); /* cannot happen: 47 + 6 < 64 */
+	}
+}
+
+/* ---- Reading. */
+
+static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	conn *c = h->data;
+
+	(void)suggested;
+	if (c->state == CS_LINGER) {
+		/* Everything read now is thrown away (see LINGER above). */
+		*buf = uv_buf_init((char *)c->srv->discard, DISCARD_CAP);
+		return;
+	}
+	if (c->rbuf == NULL) {
+		c->rbuf = malloc(RBUF_CAP);
+		if (c->rbuf == NULL) {
+			/* read_cb gets UV_ENOBUFS and closes. */
+			*buf = uv_buf_init(NULL, 0);
+			return;
+		}
+	}
+	if (c->rlen == 0) {
+		c->rpos = 0;
+	} else if (c->rpos + c->rlen == RBUF_CAP && c->rpos > 0) {
+		memmove(c->rbuf, c->rbuf + c->rpos, c->rlen);
+		c->rpos = 0;
+	}
+	size_t room = RBUF_CAP - c->rpos - c->rlen;
+	*buf = uv_buf_init((char *)c->rbuf + c->rpos + c->rlen,
+			   (unsigned int)room);
+}
+
+static void conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+
+static int conn_read_start(conn *c)
+{
+	if (c->reading) {
+		return 0;
+	}
+	int r = uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb,
+			      conn_read_cb);
+	if (r != 0) {
+		ft_log(FT_LOG_DEBUG, "conn %s: read start: %s", c->peer,
+		       uv_strerror(r));
+		return r;
+	}
+	c->reading = 1;
+	return 0;
+}
+
+static void conn_read_stop(conn *c)
+{
+	if (!c->reading) {
+		return;
+	}
+	/* uv_read_stop cannot fail on a TCP handle (libuv 1.x). */
+	(void)uv_read_stop((uv_stream_t *)&c->tcp);
+	c->reading = 0;
+}
+
+static void conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+	conn *c = st->data;
+
+	(void)buf;
+	if (nread == 0) {
+		return; /* EAGAIN */
+	}
+	switch (c->state) {
+	case CS_CLOSING:
+		return;
+	case CS_LINGER:
+		if (nread < 0) {
+			conn_close(c); /* EOF or reset: the client is done */
+		}
+		return;
+	default:
+		break;
+	}
+	if (nread == UV_ENOBUFS) {
+		if (c->rbuf == NULL) {
+			ft_log(FT_LOG_ERROR, "conn %s: out of memory", c->peer);
+			conn_close(c);
+			return;
+		}
+		/* Full buffer: leave the rest in the kernel. */
+		conn_read_stop(c);
+		return;
+	}
+	if (nread < 0) {
+		conn_read_stop(c);
+		if (nread != UV_EOF) {
+			ft_log(FT_LOG_DEBUG, "conn %s: read: %s", c->peer,
+			       uv_strerror((int)nread));
+			conn_close(c);
+			return;
+		}
+		c->eof = 1;
+		if (c->state == CS_DEFERRED) {
+			/* As nginx does by default: a client that closes
+			 * while waiting is gone. The request's effect (if
+			 * any) still happens, only its answer is dropped. */
+			ft_log(FT_LOG_DEBUG,
+			       "conn %s: client closed with a request pending",
+			       c->peer);
+			conn_close(c);
+			return;
+		}
+		if (c->state == CS_IDLE) {
+			conn_process(c);
+		}
+		/* WRITING: conn_process runs after the write completes. */
+		return;
+	}
+	c->rlen += (size_t)nread;
+	if (c->state == CS_IDLE) {
+		conn_process(c);
+		return;
+	}
+	if (c->rlen == RBUF_CAP) {
+		conn_read_stop(c);
+	}
+}
+
+/* ---- Timers. */
+
+static uint64_t add_ms(uint64_t t, uint64_t ms)
+{
+	return UINT64_MAX - t < ms ? UINT64_MAX : t + ms;
+}
+
+/* The earlier of two deadlines, where 0 means none. */
+static uint64_t min_deadline(uint64_t a, uint64_t b)
+{
+	if (a == 0) {
+		return b;
+	}
+	return b != 0 && b < a ? b : a;
+}
+
+/*
+ * Whether the head of the current request is complete and its body is
+ * still arriving. A request without a body is complete with its head, and
+ * then we are no longer IDLE, so this matters only for a body, whose
+ * length the adapter records (content_length, 0 until the head is checked
+ * and reset between requests) exactly when it accepts the head.
+ */
+static int conn_head_complete(const conn *c)
+{
+	return ft_http_in_progress(&c->http) && c->http.content_length > 0;
+}
+
+/*
+ * The deadline of the current state, or 0 for none. A timeout of 0 means
+ * "no limit".
+ *   IDLE, no bytes yet: header_timeout on a fresh connection (a client
+ *     must start its first request soon), idle_timeout between requests.
+ *   IDLE, request started: header_timeout from its first byte until the
+ *     head is complete, request_timeout for head and body. The deadline
+ *     is never pushed back by more bytes, which is what stops slowloris.
+ *     While shutting down, a request being received gets at most
+ *     SHUTDOWN_GRACE_MS more.
+ *   WRITING: write_timeout since the last progress of the write (and at
+ *     most write_timeout after the shutdown began).
+ *   LINGER: LINGER_MS.
+ */
+static uint64_t conn_deadline(const conn *c)
+{
+	const ft_server_opts *o = &c->srv->opts;
+	uint64_t d = 0;
+
+	switch (c->state) {
+	case CS_IDLE:
+		if (!c->req_started) {
+			uint64_t to = c->nreqs == 0 ? o->header_timeout_ms
+						    : o->idle_timeout_ms;
+			if (to != 0) {
+				d = add_ms(c->idle_since, to);
+			}
+			break;
+		}
+		if (o->request_timeout_ms != 0) {
+			d = add_ms(c->req_start, o->request_timeout_ms);
+		}
+		if (o->header_timeout_ms != 0 && !conn_head_complete(c)) {
+			uint64_t h = add_ms(c->req_start, o->header_timeout_ms);
+			if (d == 0 || h < d) {
+				d = h;
+			}
+		}
+		if (c->srv->shutting_down) {
+			d = min_deadline(d, add_ms(c->srv->shutdown_at,
+						   SHUTDOWN_GRACE_MS));
+		}
+		break;
+	case CS_WRITING:
+		if (o->write_timeout_ms != 0) {
+			d = add_ms(c->write_progress_at, o->write_timeout_ms);
+			/* A reader slow enough to keep making progress must
+			 * still not hold the shutdown up for ever. */
+			if (c->srv->shutting_down) {
+				uint64_t e = add_ms(c->srv->shutdown_at,
+						    o->write_timeout_ms);
+				d = min_deadline(d, e);
+			}
+		}
+		break;
+	case CS_LINGER:
+		d = add_ms(c->linger_start,
+			   c->refused ? REFUSED_LINGER_MS : LINGER_MS);
+		break;
+	case CS_DEFERRED:
+	case CS_CLOSING:
+	default:
+		break;
+	}
+	return d;
+}
+
+static void conn_timer_cb(uv_timer_t *t);
+
+static void conn_arm_timer(conn *c)
+{
+	if (c->state == CS_CLOSING) {
+		return;
+	}
+	uint64_t d = conn_deadline(c);
+	if (d == 0) {
+		/* uv_timer_stop cannot fail. */
+		(void)uv_timer_stop(&c->timer);
+		return;
+	}
+	uint64_t now = uv_now(c->srv->loop);
+	uint64_t wait = d > now ? d - now : 0;
+	int r = uv_timer_start(&c->timer, conn_timer_cb, wait, 0);
+	if (r != 0) {
+		/* Only fails on a closing handle; never leave a connection
+		 * without its timeout. */
+		ft_log(FT_LOG_ERROR, "conn %s: timer: %s", c->peer,
+		       uv_strerror(r));
+		conn_close(c);
+	}
+}
+
+/* ---- Writing responses. */
+
+static void conn_linger(conn *c);
+
+static void conn_write_cb(uv_write_t *req, int status)
+{
+	conn *c = req->handle->data;
+
+	if (c->state == CS_CLOSING) {
+		return; /* cancelled by uv_close; memory goes in close_cb */
+	}
+	if (status != 0) {
+		ft_log(FT_LOG_DEBUG, "conn %s: write: %s", c->peer,
+		       uv_strerror(status));
+		conn_close(c);
+		return;
+	}
+	if (c->have_resp) {
+		ft_resp_free(&c->resp);
+		c->have_resp = 0;
+	}
+	if (c->close_after) {
+		conn_linger(c);
+		return;
+	}
+	/* Keep-alive: on to the next request, maybe already buffered. */
+	c->state = CS_IDLE;
+	c->nreqs++;
+	c->req_started = 0;
+	c->idle_since = uv_now(c->srv->loop);
+	ft_http_next(&c->http);
+	conn_process(c);
+}
+
+/* Start the write of bufs; the state becomes WRITING. */
+static void conn_write(conn *c, const uv_buf_t *bufs, unsigned nbufs)
+{
+	c->state = CS_WRITING;
+	c->write_progress_at = uv_now(c->srv->loop);
+	int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, nbufs,
+			 conn_write_cb);
+	if (r != 0) {
+		ft_log(FT_LOG_DEBUG, "conn %s: write: %s", c->peer,
+		       uv_strerror(r));
+		conn_close(c);
+		return;
+	}
+	c->wq_last = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+	/* Pipelined input may still arrive into the bounded buffer; if it is
+	 * full, reading stays stopped until we parse again. A refused
+	 * connection reads nothing until it lingers. */
+	if (!c->refused && c->rlen < RBUF_CAP && !c->eof) {
+		if (conn_read_start(c) != 0) {
+			conn_close(c);
+			return;
+		}
+	}
+	conn_arm_timer(c);
+}
+
+/*
+ * Write the answer to the current request. Takes over resp (its body now
+ * belongs to c and is freed when the write is done or the connection
+ * closes); *resp is cleared.
+ */
+static void conn_respond(conn *c, ft_resp *resp)
+{
+	ft_server *s = c->srv;
+	int keep = c->keep_alive && !resp->close && !s->shutting_down &&
+		   !c->eof;
+	const char *ctype = resp->content_type != NULL
+				    ? resp->content_type
+				    : "text/plain; charset=utf-8";
+	const char *extra =
+		resp->extra_header[0] != '\0' ? resp->extra_header : NULL;
+
+	c->resp = *resp;
+	c->have_resp = 1;
+	memset(resp, 0, sizeof *resp);
+	ft_metrics_request(s->metrics, c->resp.route, c->resp.status);
+	ft_log(FT_LOG_DEBUG, "conn %s: %d %s%s", c->peer, c->resp.status,
+	       ft_route_name(c->resp.route), keep ? "" : " (close)");
+
+	if (c->resp.body_len > UINT_MAX) {
+		ft_log(FT_LOG_ERROR, "conn %s: response body too large",
+		       c->peer);
+		conn_close(c);
+		return;
+	}
+	/* HEAD gets the Content-Length of the GET answer, but no body. */
+	size_t n = ft_http_format_head(c->head, sizeof c->head,
+				       c->resp.status, ctype,
+				       c->resp.body_len, keep,
+				       c->resp.cache_control, extra);
+	if (n == 0) {
+		ft_log(FT_LOG_ERROR, "conn %s: response head does not fit",
+		       c->peer);
+		conn_close(c);
+		return;
+	}
+	uv_buf_t bufs[2];
+	unsigned nbufs = 1;
+	bufs[0] = uv_buf_init(c->head, (unsigned int)n);
+	if (!c->is_head && c->resp.body_len > 0) {
+		bufs[1] = uv_buf_init((char *)c->resp.body,
+				      (unsigned int)c->resp.body_len);
+		nbufs = 2;
+	}
+	c->close_after = !keep;
+	conn_write(c, bufs, nbufs);
+}
+
+/* An answer made here (parse errors, timeouts): always closes. */
+static void conn_respond_error(conn *c, int status, const char *reason)
+{
+	ft_resp resp;
+
+	memset(&resp, 0, sizeof resp);
+	if (ft_resp_error(&resp, status, reason) != 0) {
+		ft_log(FT_LOG_ERROR, "conn %s: out of memory", c->peer);
+	}
+	resp.route = FT_ROUTE_OTHER;
+	resp.close = 1;
+	c->is_head = 0;
+	c->keep_alive = 0;
+	conn_respond(c, &resp);
+}
+
+/* ft_api_done_fn: the answer to a deferred request. */
+static void conn_api_done(void *conn_ctx, ft_resp *resp)
+{
+	conn *c = conn_ctx;
+
+	/* A connection that closes cancels its pending request first, so
+	 * the api can only answer a connection that is waiting for it. */
+	assert(c->state == CS_DEFERRED);
+	if (c->state != CS_DEFERRED) {
+		ft_resp_free(resp);
+		return;
+	}
+	c->pending = NULL;
+	conn_respond(c, resp);
+}
+
+/* ---- Requests. */
+
+static void conn_dispatch(conn *c)
+{
+	ft_server *s = c->srv;
+	const ft_http_req *req = &c->http.req;
+	ft_resp resp;
+	void *pending = NULL;
+
+	c->is_head = req->method == FT_HTTP_HEAD;
+	c->keep_alive = req->keep_alive;
+	/* No timeout while the api works on it: the sequencer bounds that. */
+	(void)uv_timer_stop(&c->timer);
+	memset(&resp, 0, sizeof resp);
+	int r = ft_api_handle(s->api, req, &resp, conn_api_done, c,
+			      &pending);
+	if (r == 1) {
+		/* Without the handle we could not cancel, and done would
+		 * later find freed memory. */
+		assert(pending != NULL);
+		/* *resp is initialised even when deferred; release whatever
+		 * it holds, the answer comes to conn_api_done. */
+		ft_resp_free(&resp);
+		c->state = CS_DEFERRED;
+		c->pending = pending;
+		/* Keep watching the socket (into the bounded buffer) so a
+		 * client that leaves gets its request cancelled. */
+		if (c->rlen < RBUF_CAP && !c->eof) {
+			if (conn_read_start(c) != 0) {
+				conn_close(c);
+			}
+		}
+		return;
+	}
+	if (r != 0) {
+		ft_log(FT_LOG_ERROR, "conn %s: api: unexpected result %d",
+		       c->peer, r);
+		ft_resp_free(&resp);
+		conn_respond_error(c, 500, "internal error");
+		return;
+	}
+	conn_respond(c, &resp);
+}
+
+/*
+ * Parse buffered bytes (state IDLE). Stops at the first complete request
+ * or error; when everything is consumed, reads more, or handles EOF.
+ */
+static void conn_process(conn *c)
+{
+	ft_server *s = c->srv;
+
+	assert(c->state == CS_IDLE);
+	while (c->rlen > 0) {
+		if (!c->req_started) {
+			c->req_started = 1;
+			c->req_start = uv_now(s->loop);
+		}
+		size_t used = 0;
+		int ev = ft_http_feed(&c->http, c->rbuf + c->rpos, c->rlen,
+				      &used);
+		if (used > c->rlen) {
+			ft_log(FT_LOG_ERROR, "conn %s: parser overran input",
+			       c->peer);
+			conn_close(c);
+			return;
+		}
+		c->rpos += used;
+		c->rlen -= used;
+		switch (ev) {
+		case FT_HTTP_NEED_MORE:
+			if (used == 0) {
+				/* The adapter consumes everything while it
+				 * needs more; anything else would spin. */
+				ft_log(FT_LOG_ERROR,
+				       "conn %s: parser made no progress",
+				       c->peer);
+				conn_close(c);
+				return;
+			}
+			break;
+		case FT_HTTP_REQUEST:
+			conn_dispatch(c);
+			return;
+		case FT_HTTP_ERROR: {
+			const char *why = c->http.err_reason != NULL
+						  ? c->http.err_reason
+						  : "bad request";
+			char safe[128];
+			ft_log(FT_LOG_INFO, "conn %s: bad request: %d %s",
+			       c->peer, c->http.err_status,
+			       ft_log_sanitize(safe, sizeof safe, why,
+					       strlen(why)));
+			conn_respond_error(c, c->http.err_status, why);
+			return;
+		}
+		default:
+			ft_log(FT_LOG_ERROR, "conn %s: parser result %d",
+			       c->peer, ev);
+			conn_close(c);
+			return;
+		}
+	}
+	c->rpos = 0;
+
+	if (c->eof) {
+		/* The client sent all it will send; a request cut short is an
+		 * error the adapter reports for len == 0. */
+		size_t used = 0;
+		int started = ft_http_in_progress(&c->http);
+		int ev = ft_http_feed(&c->http, (const uint8_t *)"", 0, &used);
+		if (ev == FT_HTTP_REQUEST) {
+			conn_dispatch(c);
+		} else if (ev == FT_HTTP_ERROR && started) {
+			conn_respond_error(c, c->http.err_status,
+					   c->http.err_reason != NULL
+						   ? c->http.err_reason
+						   : "bad request");
+		} else {
+			conn_close(c);
+		}
+		return;
+	}
+	if (s->shutting_down && !ft_http_in_progress(&c->http)) {
+		/* Between requests while shutting down: nothing to answer. */
+		conn_close(c);
+		return;
+	}
+	if (conn_read_start(c) != 0) {
+		conn_close(c);
+		return;
+	}
+	conn_arm_timer(c);
+}
+
+static void conn_timer_cb(uv_timer_t *t)
+{
+	conn *c = t->data;
+	ft_server *s = c->srv;
+	uint64_t now = uv_now(s->loop);
+	uint64_t d;
+
+	switch (c->state) {
+	case CS_IDLE:
+		d = conn_deadline(c);
+		if (d == 0 || now < d) {
+			conn_arm_timer(c); /* e.g. the head completed */
+			return;
+		}
+		if (c->req_started && ft_http_in_progress(&c->http)) {
+			ft_log(FT_LOG_INFO, "conn %s: request timeout (408)",
+			       c->peer);
+			conn_read_stop(c);
+			conn_respond_error(c, 408, "request timeout");
+			return;
+		}
+		ft_log(FT_LOG_DEBUG, "conn %s: idle timeout", c->peer);
+		conn_close(c);
+		return;
+	case CS_WRITING: {
+		size_t q = uv_stream_get_write_queue_size(
+			(uv_stream_t *)&c->tcp);
+		if (q < c->wq_last) {
+			/* The client is reading, just slowly: the timeout is
+			 * for a stalled write, not a long one. */
+			c->wq_last = q;
+			c->write_progress_at = now;
+			conn_arm_timer(c);
+			return;
+		}
+		d = conn_deadline(c);
+		if (d != 0 && now < d) {
+			conn_arm_timer(c);
+			return;
+		}
+		ft_log(FT_LOG_INFO, "conn %s: write timeout", c->peer);
+		conn_close(c);
+		return;
+	}
+	case CS_LINGER:
+		conn_close(c);
+		return;
+	case CS_DEFERRED:
+	case CS_CLOSING:
+	default:
+		return;
+	}
+}
+
+/* ---- Closing. */
+
+static void conn_close_cb(uv_handle_t *h)
+{
+	conn *c = h->data;
+	ft_server *s = c->srv;
+
+	if (++c->nclosed < 2) {
+		return;
+	}
+	/* Both handles are closed, so no callback can refer to c again: an
+	 * in-flight write or shutdown was cancelled before this. */
+	if (c->prev != NULL) {
+		c->prev->next = c->next;
+	} else {
+		s->conns = c->next;
+	}
+	if (c->next != NULL) {
+		c->next->prev = c->prev;
+	}
+	if (c->have_resp) {
+		ft_resp_free(&c->resp);
+	}
+	ft_http_free(&c->http);
+	free(c->rbuf);
+	if (c->refused) {
+		s->nrefusing--;
+	} else {
+		s->nconns--;
+		ft_metrics_conn_close(s->metrics);
+	}
+	ft_log(FT_LOG_DEBUG, "conn %s: closed", c->peer);
+	free(c);
+	s->nhandles--;
+	server_maybe_done(s);
+}
+
+/* Close now (no more bytes are sent). Cancels a pending api request. */
+static void conn_close(conn *c)
+{
+	if (c->state == CS_CLOSING) {
+		return;
+	}
+	if (c->pending != NULL) {
+		ft_api_cancel(c->srv->api, c->pending);
+		c->pending = NULL;
+	}
+	c->state = CS_CLOSING;
+	c->reading = 0;
+	uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
+	uv_close((uv_handle_t *)&c->timer, conn_close_cb);
+}
+
+static void conn_shutdown_cb(uv_shutdown_t *req, int status)
+{
+	conn *c = req->handle->data;
+
+	if (c->state == CS_CLOSING) {
+		return;
+	}
+	if (status != 0 || c->eof) {
+		conn_close(c);
+	}
+}
+
+/* After the last response: send FIN, drain the client, then close. */
+static void conn_linger(conn *c)
+{
+	c->state = CS_LINGER;
+	c->linger_start = uv_now(c->srv->loop);
+	c->rlen = 0;
+	int r = uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp,
+			    conn_shutdown_cb);
+	if (r != 0) {
+		conn_close(c);
+		return;
+	}
+	if (!c->eof && conn_read_start(c) != 0) {
+		conn_close(c);
+		return;
+	}
+	conn_arm_timer(c);
+}
+
+/* ---- Accepting. */
+
+static void drop_close_cb(uv_handle_t *h)
+{
+	ft_server *s = h->data;
+
+	s->drop_busy = 0;
+	s->nhandles--;
+	server_maybe_done(s);
+}
+
+static void dropped_close_cb(uv_handle_t *h)
+{
+	ft_server *s = h->data;
+
+	free(h);
+	s->nhandles--;
+	server_maybe_done(s);
+}
+
+/*
+ * Accept a connection and close it at once. libuv stops watching the
+ * listener until a pending connection is accepted, so even when nothing
+ * can be allocated we must take it off the queue.
+ */
+static void accept_and_drop(ft_server *s)
+{
+	uv_tcp_t *t = malloc(sizeof *t);
+	uv_close_cb cb = dropped_close_cb;
+
+	if (t == NULL) {
+		if (s->drop_busy) {
+			ft_log(FT_LOG_ERROR, "server: out of memory; "
+					     "connection left queued");
+			return;
+		}
+		t = &s->drop;
+		cb = drop_close_cb;
+		s->drop_busy = 1;
+	}
+	int r = uv_tcp_init(s->loop, t);
+	if (r != 0) {
+		ft_log(FT_LOG_ERROR, "server: tcp init: %s", uv_strerror(r));
+		if (t == &s->drop) {
+			s->drop_busy = 0;
+		} else {
+			free(t);
+		}
+		return;
+	}
+	t->data = s;
+	s->nhandles++;
+	r = uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)t);
+	if (r != 0) {
+		ft_log(FT_LOG_DEBUG, "server: accept: %s", uv_strerror(r));
+	}
+	uv_close((uv_handle_t *)t, cb);
+}
+
+static void accept_conn(ft_server *s, int refused)
+{
+	conn *c = calloc(1, sizeof *c);
+	if (c == NULL) {
+		accept_and_drop(s);
+		return;
+	}
+	int r = uv_tcp_init(s->loop, &c->tcp);
+	if (r != 0) {
+		ft_log(FT_LOG_ERROR, "server: tcp init: %s", uv_strerror(r));
+		free(c);
+		accept_and_drop(s);
+		return;
+	}
+	/* uv_timer_init cannot fail. */
+	(void)uv_timer_init(s->loop, &c->timer);
+	c->tcp.data = c;
+	c->timer.data = c;
+	c->srv = s;
+	c->refused = refused;
+	c->state = CS_IDLE;
+	c->idle_since = uv_now(s->loop);
+	memcpy(c->peer, "?", 2);
+	ft_http_init(&c->http, &s->opts.limits);
+	c->next = s->conns;
+	if (s->conns != NULL) {
+		s->conns->prev = c;
+	}
+	s->conns = c;
+	s->nhandles++;
+	if (refused) {
+		s->nrefusing++;
+	} else {
+		s->nconns++;
+		ft_metrics_conn_open(s->metrics);
+	}
+
+	r = uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->tcp);
+	if (r != 0) {
+		ft_log(FT_LOG_DEBUG, "server: accept: %s", uv_strerror(r));
+		conn_close(c);
+		return;
+	}
+	conn_set_peer(c);
+	if (refused) {
+		uv_buf_t b = uv_buf_init(
+			refused_response,
+			(unsigned int)(sizeof refused_response - 1));
+		c->close_after = 1;
+		conn_write(c, &b, 1);
+		return;
+	}
+	r = uv_tcp_nodelay(&c->tcp, 1);
+	if (r != 0) {
+		/* Only latency suffers. */
+		ft_log(FT_LOG_DEBUG, "conn %s: TCP_NODELAY: %s", c->peer,
+		       uv_strerror(r));
+	}
+	ft_log(FT_LOG_DEBUG, "conn %s: accepted", c->peer);
+	if (conn_read_start(c) != 0) {
+		conn_close(c);
+		return;
+	}
+	conn_arm_timer(c);
+}
+
+static void on_connection(uv_stream_t *l, int status)
+{
+	ft_server *s = l->data;
+
+	if (status != 0) {
+		/* EMFILE/ENFILE: libuv has already accepted and closed the
+		 * queued connections with its reserved descriptor, so this
+		 * does not spin; we only report it, at most once a second. */
+		if (log_allowed(s, &s->accept_log_at, &s->accept_suppressed)) {
+			ft_log(FT_LOG_ERROR,
+			       "server: accept: %s (%llu more suppressed)",
+			       uv_strerror(status),
+			       (unsigned long long)s->accept_suppressed);
+			s->accept_suppressed = 0;
+		}
+		return;
+	}
+	if (s->nconns < s->opts.max_connections && !s->shutting_down) {
+		accept_conn(s, 0);
+		return;
+	}
+	ft_metrics_conn_refused(s->metrics);
+	if (log_allowed(s, &s->refuse_log_at, &s->refuse_suppressed)) {
+		ft_log(FT_LOG_WARN,
+		       "server: %llu connections open (the maximum); refusing "
+		       "(%llu more refused since the last message)",
+		       (unsigned long long)s->nconns,
+		       (unsigned long long)s->refuse_suppressed);
+		s->refuse_suppressed = 0;
+	}
+	if (s->nrefusing < MAX_REFUSING && !s->shutting_down) {
+		accept_conn(s, 1);
+	} else {
+		accept_and_drop(s);
+	}
+}
+
+/* ---- Public API. */
+
+static void start_fail_close_cb(uv_handle_t *h)
+{
+	ft_server *s = h->data;
+
+	if (--s->start_failed_handles == 0) {
+		free(s);
+	}
+}
+
+static void listener_close_cb(uv_handle_t *h)
+{
+	ft_server *s = h->data;
+
+	s->listener_closed = 1;
+	server_maybe_done(s);
+}
+
+static void aux_close_cb(uv_handle_t *h)
+{
+	ft_server *s = h->data;
+
+	s->aux_closed = 1;
+	server_maybe_done(s);
+}
+
+int ft_server_start(uv_loop_t *loop, const ft_server_opts *opts,
+		    ft_api *api, ft_metrics *metrics, ft_server **out)
+{
+	struct sockaddr_storage addr;
+	int r;
+
+	if (out != NULL) {
+		*out = NULL;
+	}
+	if (loop == NULL || opts == NULL || opts->host == NULL ||
+	    api == NULL || out == NULL || opts->port < 0 ||
+	    opts->port > 65535 || opts->max_connections == 0) {
+		ft_log(FT_LOG_ERROR, "server: invalid options");
+		return FT_EIO;
+	}
+	memset(&addr, 0, sizeof addr);
+	if (uv_ip4_addr(opts->host, opts->port,
+			(struct sockaddr_in *)&addr) != 0 &&
+	    uv_ip6_addr(opts->host, opts->port,
+			(struct sockaddr_in6 *)&addr) != 0) {
+		ft_log(FT_LOG_ERROR, "server: not a numeric address: %s",
+		       opts->host);
+		return FT_EIO;
+	}
+
+	ft_server *s = calloc(1, sizeof *s);
+	if (s == NULL) {
+		ft_log(FT_LOG_ERROR, "server: out of memory");
+		return FT_EIO;
+	}
+	s->loop = loop;
+	s->opts = *opts;
+	s->opts.host = NULL;
+	if (s->opts.limits.max_header_bytes == 0) {
+		ft_http_limits_default(&s->opts.limits);
+	}
+	s->api = api;
+	s->metrics = metrics;
+
+	r = uv_tcp_init(loop, &s->listener);
+	if (r != 0) {
+		ft_log(FT_LOG_ERROR, "server: tcp init: %s", uv_strerror(r));
+		free(s);
+		return FT_EIO;
+	}
+	s->listener.data = s;
+	(void)uv_timer_init(loop, &s->aux); /* cannot fail */
+	s->aux.data = s;
+
+	r = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
+	if (r == 0) {
+		r = uv_listen((uv_stream_t *)&s->listener, LISTEN_BACKLOG,
+			      on_connection);
+	}
+	if (r == 0) {
+		int len = (int)sizeof addr;
+		r = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&addr,
+				       &len);
+	}
+	if (r != 0) {
+		ft_log(FT_LOG_ERROR, "server: cannot listen on %s:%d: %s",
+		       opts->host, opts->port, uv_strerror(r));
+		/* The handles are freed in their close callbacks, which run
+		 * the next time the loop runs. */
+		s->start_failed_handles = 2;
+		uv_close((uv_handle_t *)&s->listener, start_fail_close_cb);
+		uv_close((uv_handle_t *)&s->aux, start_fail_close_cb);
+		return FT_EIO;
+	}
+	if (addr.ss_family == AF_INET6) {
+		s->port = ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+	} else {
+		s->port = ntohs(((struct sockaddr_in *)&addr)->sin_port);
+	}
+	s->listener_open = 1;
+	ft_log(FT_LOG_INFO, "server: listening on %s port %d", opts->host,
+	       s->port);
+	*out = s;
+	return 0;
+}
+
+int ft_server_port(const ft_server *s)
+{
+	return s->port;
+}
+
+uint64_t ft_server_connections(const ft_server *s)
+{
+	return s->nconns;
+}
+
+void ft_server_stop_accepting(ft_server *s)
+{
+	if (!s->listener_open) {
+		return;
+	}
+	s->listener_open = 0;
+	uv_close((uv_handle_t *)&s->listener, listener_close_cb);
+	ft_log(FT_LOG_INFO, "server: no longer accepting connections");
+}
+
+void ft_server_shutdown(ft_server *s, void (*done)(void *arg), void *arg)
+{
+	if (s->shutting_down) {
+		return;
+	}
+	s->shutting_down = 1;
+	s->shutdown_at = uv_now(s->loop);
+	s->done = done;
+	s->done_arg = arg;
+	ft_server_stop_accepting(s);
+	ft_log(FT_LOG_INFO, "server: shutting down, %llu connections open",
+	       (unsigned long long)s->nconns);
+	/* conn_close unlinks nothing (that happens in the close callback),
+	 * so walking the list while closing is safe. */
+	for (conn *c = s->conns; c != NULL; c = c->next) {
+		if (c->refused || c->state == CS_DEFERRED ||
+		    c->state == CS_LINGER || c->state == CS_CLOSING) {
+			continue; /* closes after its answer */
+		}
+		if (c->state == CS_IDLE && c->rlen == 0 &&
+		    !ft_http_in_progress(&c->http)) {
+			conn_close(c);
+			continue;
+		}
+		/* Receiving a request, or writing: shorter deadlines now. */
+		conn_arm_timer(c);
+	}
+	uv_close((uv_handle_t *)&s->aux, aux_close_cb);
+}
+
+void ft_server_free(ft_server *s)
+{
+	if (s == NULL) {
+		return;
+	}
+	/* Freeing with handles still open would leave libuv pointing into
+	 * freed memory. */
+	assert(s->listener_closed && s->aux_closed && s->nhandles == 0);
+	free(s);
+}
