@@ -64,23 +64,23 @@ typedef struct ft_http {
 	http_parser parser;
 	ft_http_limits lim;
 	ft_http_req req;
-	int state;           /* private */
-	size_t header_bytes; /* private: counted so far */
-	unsigned nheaders;
-	int err_status;          /* 400, 411, 413, 431, 501, 505 */
+	int err_status;          /* 400, 411, 413, 414, 431, 500, 501, 505 */
 	const char *err_reason;  /* static one-line reason */
-	/* private buffers */
-	char *url;
+	/* private: see logd/http.c */
+	int state;           /* where in a request we are */
+	int paused_at;       /* which callback paused the parser */
+	size_t header_bytes; /* request line + headers counted so far */
+	unsigned nheaders;
+	char *url;           /* the request target, NUL-terminated */
 	size_t url_len, url_cap;
-	char method_buf[24];
 	uint8_t *body;
 	size_t body_len, body_cap;
-	int header_field; /* which header we are in */
-	char hname[32];
+	int header_field;    /* inside a header name or a header value */
+	char hname[32];      /* the current header name, if it fits */
 	size_t hname_len;
-	char hvalue[64];
-	size_t hvalue_len;
 	int saw_content_length, saw_te;
+	/* The accepted Content-Length: 0 until the head is checked (and for
+	 * a request without one), reset by ft_http_next. server.c reads it. */
 	uint64_t content_length;
 } ft_http;
 
