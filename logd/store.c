@@ -2,11 +2,13 @@
  * logd/store.c - ftlogd's LMDB storage (contract and layout: store.h).
  *
  * The writer keeps an ft_tree (the compact range) in memory and feeds each
- * batch's leaves through ft_tree_append_batch; the nodes it reports on tree
- * levels 0, 8, 16, ... are exactly the hashes of the C2SP tiles, so they are
- * gathered into one 8 KiB buffer per tile level and written once per tile
- * per batch. Readers never see the in-memory tree: they rebuild whatever
- * hash they need from the stored tiles through ft_tile_reader.
+ * batch's leaves through ft_tree_append_batch, which reports every node it
+ * completes. Those on tree levels 0, 8, 16, ... are exactly the hashes of
+ * the C2SP tiles; the others (levels 8L+1 .. 8L+7) are the inner nodes of
+ * those tiles. Both kinds are gathered into one buffer per tile level and
+ * written once per tile per batch, so storing the inner nodes costs no
+ * hashing at all. Readers never see the in-memory tree and never hash: every
+ * node a proof needs is one stored hash (store_read below).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -28,7 +30,10 @@
 #define STORE_TILE_LEVELS 8
 #define STORE_TILE_KEY 9
 #define STORE_STATE_LEN (8 + FT_HASH_LEN)
-#define STORE_MAXDBS 4
+#define STORE_MAXDBS 5
+/* Hashes in an "inner" value: 128 + 64 + ... + 2 (sub-levels 1..7). */
+#define STORE_INNER_HASHES (FT_TILE_WIDTH - 2)
+#define STORE_INNER_BYTES (STORE_INNER_HASHES * FT_HASH_LEN)
 #define STORE_MAXREADERS 256
 
 /* One tile being extended during a batch: hashes [0, width) of tile
@@ -40,9 +45,17 @@ typedef struct tile_buf {
 	uint8_t data[FT_TILE_BYTES];
 } tile_buf;
 
+/* The inner nodes of one tile being extended during a batch: the stored
+ * value (or zeros) with this batch's nodes written into their slots. */
+typedef struct inner_buf {
+	int active;
+	uint64_t index;
+	uint8_t data[STORE_INNER_BYTES];
+} inner_buf;
+
 struct ft_store {
 	MDB_env *env;
-	MDB_dbi entries, leaves, tiles, meta;
+	MDB_dbi entries, leaves, tiles, meta, inner;
 	char *origin;
 	size_t origin_len;
 
@@ -51,6 +64,7 @@ struct ft_store {
 	ft_hash *batch_leaves;
 	size_t batch_cap;
 	tile_buf tbuf[STORE_TILE_LEVELS];
+	inner_buf ibuf[STORE_TILE_LEVELS];
 	uint8_t ckpt[FT_STORE_CHECKPOINT_MAX];
 
 	/* Read from any thread. */
@@ -90,6 +104,31 @@ static void tile_key(uint8_t key[STORE_TILE_KEY], unsigned level,
 {
 	key[0] = (uint8_t)level;
 	put_be64(key + 1, index);
+}
+
+/*
+ * Where the node at tree level 8L + k (k = 1..7), index i, lives in the
+ * "inner" value of tile (L, i >> (8 - k)): sub-level k holds 256 >> k
+ * slots and starts after the 256 - (512 >> k) slots of sub-levels 1..k-1.
+ * Returns the hash offset; *tile gets the tile index.
+ */
+static size_t inner_slot(unsigned k, uint64_t i, uint64_t *tile)
+{
+	uint64_t per = (uint64_t)FT_TILE_WIDTH >> k;
+
+	*tile = i >> (FT_TILE_HEIGHT - k);
+	return (size_t)(FT_TILE_WIDTH - ((2 * FT_TILE_WIDTH) >> k)) +
+	       (size_t)(i & (per - 1));
+}
+
+static int hash_is_zero(const uint8_t *p)
+{
+	uint8_t acc = 0;
+
+	for (size_t j = 0; j < FT_HASH_LEN; j++) {
+		acc |= p[j];
+	}
+	return acc == 0;
 }
 
 static MDB_val mval(const void *p, size_t n)
@@ -187,8 +226,8 @@ static int create_dbs(MDB_env *env, const char *origin, size_t origin_len)
 {
 	MDB_txn *txn = NULL;
 	MDB_dbi dbi[STORE_MAXDBS];
-	static const char *const names[STORE_MAXDBS] = {"entries", "leaves",
-							 "tiles", "meta"};
+	static const char *const names[STORE_MAXDBS] = {
+		"entries", "leaves", "tiles", "meta", "inner"};
 	uint8_t version[4] = {0, 0, 0, STORE_VERSION};
 	uint8_t state[STORE_STATE_LEN];
 	ft_hash empty;
@@ -458,52 +497,167 @@ int ft_store_find_leaf(ft_store_reader *r, const ft_hash *leaf,
 }
 
 /*
- * ft_tile_fetch_fn over the reader's snapshot. A hash never changes once
- * stored, so the first width hashes of the stored tile are the tile of
- * that width; a tile stored shorter than asked is missing data.
+ * The hash reader. Every complete node is stored: level 8L nodes as the
+ * prefix of tile (L, N) in "tiles", the others in "inner". One read call
+ * asks for at most FT_READ_MAX nodes, usually a proof's path, whose nodes
+ * of one tile level share one tile; so the last tile looked up per level
+ * and per database is remembered for the rest of the call. The pointers
+ * are LMDB's and live as long as the read transaction, which outlasts the
+ * call; they are not kept across calls, so a hash reader left over from
+ * an ended transaction can never touch a dead pointer through the cache.
  */
-static int fetch_tile(void *ctx, const ft_tile *t, uint8_t *buf, size_t *len)
-{
-	ft_store_reader *r = ctx;
+typedef struct read_cache {
+	int valid;
+	uint64_t index;
 	const uint8_t *data;
-	size_t have;
-	size_t want;
+	size_t len;
+} read_cache;
+
+typedef struct read_ctx {
+	ft_store_reader *r;
+	uint64_t size;
+	read_cache tile[STORE_TILE_LEVELS];
+	read_cache inner[STORE_TILE_LEVELS];
+} read_ctx;
+
+/* The stored value of (level, index) in dbi through cache e: 0,
+ * FT_EREAD if absent, or an LMDB error. */
+static int cached_get(read_ctx *c, read_cache *e, MDB_dbi dbi,
+		      unsigned level, uint64_t index)
+{
+	uint8_t key[STORE_TILE_KEY];
+	MDB_val v;
 	int rc;
 
-	if (t->level < 0 || t->width == 0 || t->width > FT_TILE_WIDTH) {
-		return FT_EINVAL;
+	if (e->valid && e->index == index) {
+		return FT_OK;
 	}
-	want = (size_t)t->width * FT_HASH_LEN;
-	rc = ft_store_get_tile(r, (unsigned)t->level, t->index, &data, &have);
+	tile_key(key, level, index);
+	rc = get(c->r->s, c->r->txn, dbi, key, sizeof key, &v);
 	if (rc == FT_ENOTFOUND) {
 		return FT_EREAD;
 	}
 	if (rc != 0) {
 		return rc;
 	}
-	if (have < want) {
-		return FT_EREAD;
-	}
-	memcpy(buf, data, want);
-	*len = want;
+	e->valid = 1;
+	e->index = index;
+	e->data = v.mv_data;
+	e->len = v.mv_size;
 	return FT_OK;
 }
 
+static int read_node(read_ctx *c, const ft_node_id *id, ft_hash *out)
+{
+	unsigned l = id->level / FT_TILE_HEIGHT;
+	unsigned k = id->level % FT_TILE_HEIGHT;
+	const uint8_t *p;
+	uint64_t tile;
+	size_t slot;
+	int rc;
+
+	/* (level, index) is complete at size iff (index + 1) << level <=
+	 * size; no node of a tree below 2^63 leaves is above level 62. */
+	if (id->level >= FT_TILE_HEIGHT * STORE_TILE_LEVELS - 1 ||
+	    id->index >= (c->size >> id->level)) {
+		return FT_EREAD;
+	}
+	if (k == 0) {
+		read_cache *t = &c->tile[l];
+
+		tile = id->index / FT_TILE_WIDTH;
+		slot = (size_t)(id->index % FT_TILE_WIDTH);
+		if ((rc = cached_get(c, t, c->r->s->tiles, l, tile)) != 0) {
+			return rc;
+		}
+		if (t->len == 0 || t->len > FT_TILE_BYTES ||
+		    t->len % FT_HASH_LEN != 0) {
+			return corrupt(c->r->s, "stored tile has a bad length");
+		}
+		/* Shorter than the node: the snapshot is older than size. */
+		if ((slot + 1) * FT_HASH_LEN > t->len) {
+			return FT_EREAD;
+		}
+		p = t->data + slot * FT_HASH_LEN;
+	} else {
+		read_cache *in = &c->inner[l];
+
+		slot = inner_slot(k, id->index, &tile);
+		if ((rc = cached_get(c, in, c->r->s->inner, l, tile)) != 0) {
+			return rc;
+		}
+		if (in->len != STORE_INNER_BYTES) {
+			return corrupt(c->r->s,
+				       "stored inner nodes have a bad length");
+		}
+		p = in->data + slot * FT_HASH_LEN;
+		/* Not completed in this snapshot (size is past it): SHA-256
+		 * does not yield 32 zero bytes, so zero means not stored. */
+		if (hash_is_zero(p)) {
+			return FT_EREAD;
+		}
+	}
+	memcpy(out->b, p, FT_HASH_LEN);
+	return FT_OK;
+}
+
+/* ft_hash_read_fn; ctx is the caller's ft_tile_reader (see below). */
+static int store_read(void *ctx, const ft_node_id *ids, size_t n,
+		      ft_hash *out)
+{
+	const ft_tile_reader *tr = ctx;
+	read_ctx c;
+
+	if (tr == NULL || tr->ctx == NULL || (n > 0 && ids == NULL)) {
+		return FT_EINVAL;
+	}
+	c.r = tr->ctx;
+	c.size = tr->size;
+	if (c.r->txn == NULL || !c.r->active) {
+		return FT_EINVAL;
+	}
+	for (unsigned l = 0; l < STORE_TILE_LEVELS; l++) {
+		c.tile[l].valid = 0;
+		c.inner[l].valid = 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int rc = read_node(&c, &ids[i], &out[i]);
+		if (rc != 0) {
+			return rc;
+		}
+	}
+	return FT_OK;
+}
+
+/*
+ * tr is only the home of the reader's two words of state, so that nothing
+ * is allocated per proof: its size and ctx fields hold (size, r). fetch
+ * stays NULL and every cache slot invalid, so tr used as a tile reader by
+ * mistake fails with FT_EINVAL instead of reading anything. Not clearing
+ * the other 33 KiB keeps this O(1).
+ */
 void ft_store_hash_reader(ft_store_reader *r, uint64_t size,
 			  ft_tile_reader *tr, ft_hash_reader *out)
 {
-	ft_tile_reader_init(tr, size, fetch_tile, r);
-	ft_tile_reader_as_hash_reader(tr, out);
+	tr->size = size;
+	tr->fetch = NULL;
+	tr->ctx = r;
+	tr->clock = 0;
+	for (size_t i = 0; i < FT_TILE_READER_CACHE; i++) {
+		tr->cache[i].valid = 0;
+	}
+	out->read = store_read;
+	out->ctx = tr;
 }
 
 /* ---- Opening. */
 
 static int open_dbs(ft_store *s, MDB_txn *txn)
 {
-	static const char *const names[STORE_MAXDBS] = {"entries", "leaves",
-							 "tiles", "meta"};
+	static const char *const names[STORE_MAXDBS] = {
+		"entries", "leaves", "tiles", "meta", "inner"};
 	MDB_dbi *dbi[STORE_MAXDBS] = {&s->entries, &s->leaves, &s->tiles,
-				      &s->meta};
+				      &s->meta, &s->inner};
 	int mrc;
 
 	for (size_t i = 0; i < STORE_MAXDBS; i++) {
@@ -579,7 +733,72 @@ static int check_entries(ft_store *s, MDB_txn *txn, uint64_t size)
 	return rc;
 }
 
-/* Rebuild the in-memory tree from the tiles and check it against state. */
+/*
+ * The inner nodes of the last tile of tile level l, the one the writer
+ * extends next, must be exactly those its stored hashes imply at size:
+ * recompute them (at most 255 hashes) and demand zeros after them. Older
+ * tiles are not rehashed at open (that would be the whole tree); proofs
+ * built from them are checked by whoever verifies them against a root.
+ */
+static int check_edge_inner(ft_store *s, MDB_txn *txn, uint64_t size,
+			    unsigned l)
+{
+	uint64_t count = size >> (FT_TILE_HEIGHT * l);
+	uint64_t n = (count - 1) / FT_TILE_WIDTH;
+	size_t w = (size_t)(count - n * FT_TILE_WIDTH), off = 0;
+	ft_hash cur[FT_TILE_WIDTH];
+	uint8_t key[STORE_TILE_KEY];
+	const uint8_t *inner = NULL;
+	MDB_val v;
+	int rc;
+
+	tile_key(key, l, n);
+	rc = get(s, txn, s->tiles, key, sizeof key, &v);
+	if (rc == FT_ENOTFOUND ||
+	    (rc == 0 && v.mv_size != w * FT_HASH_LEN)) {
+		return corrupt(s, "tiles do not match the stored tree size");
+	}
+	if (rc != 0) {
+		return rc;
+	}
+	memcpy(cur, v.mv_data, v.mv_size);
+	rc = get(s, txn, s->inner, key, sizeof key, &v);
+	if (rc != 0 && rc != FT_ENOTFOUND) {
+		return rc;
+	}
+	if (rc == 0) {
+		if (v.mv_size != STORE_INNER_BYTES) {
+			return corrupt(s,
+				       "stored inner nodes have a bad length");
+		}
+		inner = v.mv_data;
+	} else if (w >= 2) {
+		return corrupt(s, "inner nodes missing for the stored tree");
+	}
+	for (unsigned k = 1; k < FT_TILE_HEIGHT; k++) {
+		size_t slots = (size_t)FT_TILE_WIDTH >> k;
+
+		w /= 2;
+		for (size_t j = 0; j < slots && inner != NULL; j++) {
+			const uint8_t *p = inner + (off + j) * FT_HASH_LEN;
+
+			if (j < w) {
+				ft_merkle_node_hash(&cur[2 * j],
+						    &cur[2 * j + 1], &cur[j]);
+			}
+			if (j < w ? memcmp(p, cur[j].b, FT_HASH_LEN) != 0
+				  : !hash_is_zero(p)) {
+				return corrupt(s, "inner nodes do not "
+						  "match the tiles");
+			}
+		}
+		off += slots;
+	}
+	return FT_OK;
+}
+
+/* Rebuild the in-memory tree from the stored nodes, check it against the
+ * state, and check the inner nodes at the right edge against the tiles. */
 static int load_tree(ft_store *s, MDB_txn *txn)
 {
 	ft_store_reader r;
@@ -604,15 +823,22 @@ static int load_tree(ft_store *s, MDB_txn *txn)
 	ft_store_hash_reader(&r, size, tr, &hr);
 	rc = ft_tree_load(&s->tree, size, &hr);
 	free(tr);
-	if (rc == FT_EREAD || rc == FT_ETILE_SIZE) {
-		return corrupt(s, "tiles missing for the stored tree size");
+	if (rc == FT_EREAD) {
+		return corrupt(s, "nodes missing for the stored tree size");
 	}
 	if (rc != 0) {
 		return rc;
 	}
 	ft_tree_root(&s->tree, &got);
 	if (!ft_hash_equal(&got, &want)) {
-		return corrupt(s, "tiles do not match the stored root");
+		return corrupt(s, "stored nodes do not match the stored root");
+	}
+	for (unsigned l = 0; l < STORE_TILE_LEVELS &&
+			     (size >> (FT_TILE_HEIGHT * l)) != 0;
+	     l++) {
+		if ((rc = check_edge_inner(s, txn, size, l)) != 0) {
+			return rc;
+		}
 	}
 	s->head_size = size;
 	s->head_root = want;
@@ -808,7 +1034,87 @@ static int tile_start(batch_ctx *b, unsigned level, uint64_t index,
 	return FT_OK;
 }
 
-/* ft_tree_node_fn: keep the nodes that are tile hashes (levels 8L). */
+static int inner_flush(batch_ctx *b, unsigned level)
+{
+	inner_buf *t = &b->s->ibuf[level];
+	uint8_t key[STORE_TILE_KEY];
+	MDB_val k, v;
+	int mrc;
+
+	if (!t->active) {
+		return FT_OK;
+	}
+	t->active = 0;
+	tile_key(key, level, t->index);
+	k = mval(key, sizeof key);
+	v = mval(t->data, sizeof t->data);
+	if ((mrc = mdb_put(b->txn, b->s->inner, &k, &v, 0)) != 0) {
+		return store_err(b->s, "mdb_put(inner)", mrc);
+	}
+	return FT_OK;
+}
+
+/* Start filling the inner nodes of tile (level, index): from what an
+ * earlier batch stored, or from zeros (no node of it complete yet). */
+static int inner_start(batch_ctx *b, unsigned level, uint64_t index)
+{
+	inner_buf *t = &b->s->ibuf[level];
+	uint8_t key[STORE_TILE_KEY];
+	MDB_val v;
+	int rc;
+
+	tile_key(key, level, index);
+	rc = get(b->s, b->txn, b->s->inner, key, sizeof key, &v);
+	if (rc == FT_ENOTFOUND) {
+		memset(t->data, 0, sizeof t->data);
+	} else if (rc != 0) {
+		return rc;
+	} else if (v.mv_size != sizeof t->data) {
+		return corrupt(b->s, "stored inner nodes have a bad length");
+	} else {
+		memcpy(t->data, v.mv_data, sizeof t->data);
+	}
+	t->active = 1;
+	t->index = index;
+	return FT_OK;
+}
+
+/* A node on tree level 8*tl + k, k = 1..7: into its inner slot. The last
+ * node of a tile to complete is its top pair's right one (k = 7, slot 1),
+ * since every other inner node of the tile lies below it. */
+static int on_inner(batch_ctx *b, unsigned tl, unsigned k, uint64_t index,
+		    const ft_hash *hash)
+{
+	inner_buf *t = &b->s->ibuf[tl];
+	uint64_t ti;
+	size_t slot = inner_slot(k, index, &ti);
+	uint8_t *p;
+	int rc;
+
+	if (t->active && t->index != ti) {
+		if ((rc = inner_flush(b, tl)) != 0) {
+			return rc;
+		}
+	}
+	if (!t->active && (rc = inner_start(b, tl, ti)) != 0) {
+		return rc;
+	}
+	p = t->data + slot * FT_HASH_LEN;
+	/* Each node completes once: a filled slot means the stored inner
+	 * nodes run ahead of the tree. */
+	if (!hash_is_zero(p)) {
+		return corrupt(b->s,
+			       "stored inner nodes do not match the tree");
+	}
+	memcpy(p, hash->b, FT_HASH_LEN);
+	if (slot == STORE_INNER_HASHES - 1) {
+		return inner_flush(b, tl);
+	}
+	return FT_OK;
+}
+
+/* ft_tree_node_fn: tile hashes (levels 8L) into their tile, every other
+ * node into the inner nodes of the tile below it. */
 static int on_node(void *ctx, unsigned level, uint64_t index,
 		   const ft_hash *hash)
 {
@@ -819,11 +1125,11 @@ static int on_node(void *ctx, unsigned level, uint64_t index,
 	tile_buf *t;
 	int rc;
 
-	if (level % FT_TILE_HEIGHT != 0) {
-		return FT_OK;
-	}
 	if (tl >= STORE_TILE_LEVELS) {
 		return FT_ETREE_FULL; /* cannot happen below 2^63 leaves */
+	}
+	if (level % FT_TILE_HEIGHT != 0) {
+		return on_inner(b, tl, level % FT_TILE_HEIGHT, index, hash);
 	}
 	t = &b->s->tbuf[tl];
 	if (t->active && t->index != ti) {
@@ -1014,13 +1320,15 @@ int ft_store_append(ft_store *s, ft_store_item *items, size_t n,
 	b.txn = txn;
 	for (unsigned l = 0; l < STORE_TILE_LEVELS; l++) {
 		s->tbuf[l].active = 0;
+		s->ibuf[l].active = 0;
 	}
 	if ((rc = ft_tree_append_batch(&s->tree, s->batch_leaves, nnew,
 				       on_node, &b)) != 0) {
 		goto fail;
 	}
 	for (unsigned l = 0; l < STORE_TILE_LEVELS; l++) {
-		if ((rc = tile_flush(&b, l)) != 0) {
+		if ((rc = tile_flush(&b, l)) != 0 ||
+		    (rc = inner_flush(&b, l)) != 0) {
 			goto fail;
 		}
 	}
@@ -1044,6 +1352,7 @@ fail:
 	}
 	for (unsigned l = 0; l < STORE_TILE_LEVELS; l++) {
 		s->tbuf[l].active = 0;
+		s->ibuf[l].active = 0;
 	}
 	s->tree = saved;
 	for (size_t i = 0; i < n; i++) {

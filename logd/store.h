@@ -11,12 +11,27 @@
  *                                             never changes once stored, so
  *                                             any prefix of a stored tile is
  *                                             the partial tile of that width.
+ *   "inner"    u8(level) || be64(index)    -> the inner nodes of hash tile
+ *                                             (level L, index N): the nodes
+ *                                             of tree levels 8L+1 .. 8L+7
+ *                                             over its hashes, 254*32 bytes
+ *                                             (layout below). Written once
+ *                                             the tile has two hashes.
  *   "meta"     "state"      -> be64(size) || root(32)
  *              "checkpoint" -> the latest signed checkpoint (signed note)
  *              "origin"     -> the log's origin line (set at creation)
  *              "version"    -> be32(1), the schema version
  *
- * Everything a batch changes (entries, leaves, tiles, state, checkpoint)
+ * "inner" value layout: sub-level k = 1..7 (tree level 8L + k) has 256 >> k
+ * slots (128, 64, 32, 16, 8, 4, 2), stored one sub-level after another,
+ * so sub-level k starts at hash 256 - (512 >> k) (0, 128, 192, 224, 240,
+ * 248, 252). Node (8L + k, i) lies in tile N = i >> (8 - k), at slot
+ * i - N * (256 >> k). A slot whose node is not complete yet is 32 zero
+ * bytes (SHA-256 never yields that), filled in by later batches. With the
+ * tiles, every complete node of the tree is stored, so proofs are read
+ * without hashing.
+ *
+ * Everything a batch changes (entries, leaves, tiles, inner, state, checkpoint)
  * is written in ONE write transaction, committed with LMDB's default
  * durable sync: after ft_store_append returns 0 the batch survives a crash
  * or kill -9 at any later moment, and before that it is as if it never
@@ -49,8 +64,11 @@ FT_WUR int ft_store_create(const char *dir, const char *origin,
 
 /*
  * Open an existing store. Checks the schema version and that the stored
- * state agrees with the stored tiles (the tree is reloaded from them:
- * FT_ESTORE_CORRUPT otherwise). *out is freed with ft_store_close.
+ * state agrees with the stored nodes (the tree is reloaded from them
+ * through ft_store_hash_reader and its root compared with the stored one)
+ * and that the inner nodes of the last tile of each level match that
+ * tile's hashes: FT_ESTORE_CORRUPT otherwise. *out is freed with
+ * ft_store_close.
  */
 FT_WUR int ft_store_open(const char *dir, uint64_t map_size, ft_store **out);
 
@@ -114,9 +132,17 @@ FT_WUR int ft_store_find_leaf(ft_store_reader *r, const ft_hash *leaf,
 
 /*
  * A hash reader over the snapshot for a tree of `size` (<= the snapshot's
- * size), backed by the stored tiles through tr (caller-allocated, ~33 KiB).
- * Use with ft_proof_inclusion / ft_proof_consistency / ft_tree_hash_at
- * while the read transaction is active.
+ * size): each node is one stored hash ("tiles" for levels 8L, "inner" for
+ * the others), no hashing and no allocation. Use with ft_proof_inclusion /
+ * ft_proof_consistency / ft_tree_hash_at while the read transaction is
+ * active. Its read returns FT_EREAD for a node not complete at `size` or
+ * not in the snapshot (size past it), FT_ESTORE_CORRUPT for a malformed
+ * stored value, FT_EINVAL if r is not between read_begin and read_end.
+ *
+ * tr is caller memory holding the reader's state (r and size, in its
+ * ctx and size fields; O(1) to set up) and must live as long as *out; r
+ * too. It is no longer a usable ft_tile_reader afterwards (its fetch is
+ * NULL). Any ft_tile_reader works, e.g. one per serving thread, reused.
  */
 void ft_store_hash_reader(ft_store_reader *r, uint64_t size,
 			  ft_tile_reader *tr, ft_hash_reader *out);

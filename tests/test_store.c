@@ -1,8 +1,9 @@
 /*
  * tests/test_store.c - ftlogd's LMDB store: appends checked against an
- * independent model (entries, leaf index, every tile, roots, proofs and
- * the signed checkpoint), dedupe, atomicity when the signer fails or the
- * map fills, reopening, and detection of tampered storage.
+ * independent model (entries, leaf index, every tile, every node of every
+ * level read through the hash reader, roots, proofs and the signed
+ * checkpoint), dedupe, atomicity when the signer fails or the map fills,
+ * reopening, and detection of tampered storage.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,6 +186,100 @@ static void model_levels(const model *m, ft_hash *lvl[8], uint64_t cnt[8])
 	}
 }
 
+/*
+ * Every complete node of the model's tree, level by level, by pairwise
+ * hashing of the level below (independent of the store and of ft_tree):
+ * nodes[l] has cnt[l] = size >> l hashes; *levels is the number of
+ * non-empty levels. A node's hash does not depend on the tree size, so
+ * these are also the complete nodes of every smaller tree.
+ */
+typedef struct model_nodes {
+	unsigned levels;
+	uint64_t cnt[64];
+	ft_hash *nodes[64];
+} model_nodes;
+
+static void model_nodes_make(const model *m, model_nodes *mn)
+{
+	memset(mn, 0, sizeof *mn);
+	for (unsigned l = 0; l < 63 && (m->size >> l) != 0; l++) {
+		mn->cnt[l] = m->size >> l;
+		mn->nodes[l] = malloc(mn->cnt[l] * sizeof(ft_hash));
+		ck_assert_ptr_nonnull(mn->nodes[l]);
+		for (uint64_t i = 0; i < mn->cnt[l]; i++) {
+			if (l == 0) {
+				mn->nodes[0][i] = m->leaves[i];
+				continue;
+			}
+			ft_merkle_node_hash(&mn->nodes[l - 1][2 * i],
+					    &mn->nodes[l - 1][2 * i + 1],
+					    &mn->nodes[l][i]);
+		}
+		mn->levels = l + 1;
+	}
+}
+
+static void model_nodes_free(model_nodes *mn)
+{
+	for (unsigned l = 0; l < mn->levels; l++) {
+		free(mn->nodes[l]);
+	}
+}
+
+/*
+ * Read every node complete at `size` through the store's hash reader, in
+ * requests of FT_READ_MAX ids walking up and across the levels, and
+ * compare with the model. Then each level's first node that is not
+ * complete at size (whether or not the snapshot has it) must be FT_EREAD,
+ * alone and at the end of a request that is otherwise fine.
+ */
+static void check_nodes_at(ft_store_reader *r, const model_nodes *mn,
+			   uint64_t size)
+{
+	ft_tile_reader *tr = malloc(sizeof *tr);
+	ft_node_id ids[FT_READ_MAX];
+	ft_hash got[FT_READ_MAX];
+	ft_hash_reader hr;
+	size_t n = 0;
+
+	ck_assert_ptr_nonnull(tr);
+	ft_store_hash_reader(r, size, tr, &hr);
+	for (unsigned l = 0; l < 63 && (size >> l) != 0; l++) {
+		for (uint64_t i = 0; i < (size >> l); i++) {
+			ids[n].level = (uint8_t)l;
+			ids[n].index = i;
+			n++;
+			if (n == FT_READ_MAX || i + 1 == (size >> l)) {
+				REQ(hr.read(hr.ctx, ids, n, got) == 0);
+				for (size_t j = 0; j < n; j++) {
+					REQ(ft_hash_equal(
+						&got[j],
+						&mn->nodes[ids[j].level]
+							  [ids[j].index]));
+				}
+				n = 0;
+			}
+		}
+	}
+	for (unsigned l = 0; l < 63; l++) {
+		ids[0].level = 0;
+		ids[0].index = 0;
+		ids[1].level = (uint8_t)l;
+		ids[1].index = size >> l;
+		if (size == 0) {
+			REQ(hr.read(hr.ctx, &ids[1], 1, got) == FT_EREAD);
+			continue;
+		}
+		REQ(hr.read(hr.ctx, ids, 1, got) == 0);
+		REQ(hr.read(hr.ctx, ids, 2, got) == FT_EREAD);
+		REQ(hr.read(hr.ctx, &ids[1], 1, got) == FT_EREAD);
+	}
+	ids[0].level = 63;
+	ids[0].index = 0;
+	REQ(hr.read(hr.ctx, ids, 1, got) == FT_EREAD);
+	free(tr);
+}
+
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
 
 static uint64_t rnd(uint64_t n)
@@ -304,6 +399,15 @@ static void check_store(ft_store *s, const model *m, const signer *sg)
 		    FT_ENOTFOUND);
 		free(lvl[l]);
 	}
+
+	/* Every node, at the current size and at older ones. */
+	model_nodes mn;
+	model_nodes_make(m, &mn);
+	check_nodes_at(&r, &mn, m->size);
+	for (int k = 0; k < 3 && m->size > 0; k++) {
+		check_nodes_at(&r, &mn, rnd(m->size));
+	}
+	model_nodes_free(&mn);
 
 	/* The current size, and a few older ones (prefix tiles). */
 	check_proofs_at(&r, m, m->size, 150);
@@ -988,6 +1092,272 @@ START_TEST(test_corrupt_detected)
 }
 END_TEST
 
+/*
+ * Inner nodes up to tile level 2 (tree level 17 needs 2^17 leaves), with
+ * batches that start and end mid-tile at every level, and a reader asked
+ * for a size past its snapshot: the inner value of that tile exists but
+ * the slot is not filled yet, which must read as FT_EREAD, not zeros.
+ */
+START_TEST(test_inner_nodes)
+{
+	static const size_t batches[] = {1, 2, 253, 300, 5000, 125516, 3};
+	char *dir = new_store(0);
+	model *m = model_new();
+	signer sg;
+	ft_store *s;
+	ft_store_reader r;
+	ft_tile_reader *tr = malloc(sizeof *tr);
+	ft_hash_reader hr;
+	ft_hash root, proof[FT_PROOF_MAX_INCLUSION];
+	ft_node_id id;
+	size_t n;
+	uint64_t first = 0;
+
+	ck_assert_ptr_nonnull(tr);
+	signer_init(&sg);
+	s = open_ok(dir, 0);
+	append_new(s, m, &sg, 0, 258, 0);
+	ck_assert_int_eq(ft_store_reader_init(s, &r), 0);
+	ck_assert_int_eq(ft_store_read_begin(&r), 0);
+	append_new(s, m, &sg, 258, 2, 0);
+	/* The snapshot is 258: node (1, 128) is stored, (2, 64) is not. */
+	ft_store_hash_reader(&r, 260, tr, &hr);
+	id.level = 1;
+	id.index = 128;
+	ck_assert_int_eq(hr.read(hr.ctx, &id, 1, &root), 0);
+	ft_merkle_node_hash(&m->leaves[256], &m->leaves[257], &proof[0]);
+	ck_assert(ft_hash_equal(&root, &proof[0]));
+	id.level = 2;
+	id.index = 64;
+	ck_assert_int_eq(hr.read(hr.ctx, &id, 1, &root), FT_EREAD);
+	ck_assert_int_eq(ft_tree_hash_at(260, &hr, &root), FT_EREAD);
+	ck_assert_int_eq(ft_proof_inclusion(259, 260, &hr, proof, &n),
+			 FT_EREAD);
+	ft_store_hash_reader(&r, 258, tr, &hr);
+	ck_assert_int_eq(ft_tree_hash_at(258, &hr, &root), 0);
+	ck_assert(ft_hash_equal(&root, &m->roots[258]));
+	ft_store_read_end(&r);
+	/* A new snapshot has it; the same tr is reused. */
+	ck_assert_int_eq(ft_store_read_begin(&r), 0);
+	ft_store_hash_reader(&r, 260, tr, &hr);
+	ck_assert_int_eq(ft_tree_hash_at(260, &hr, &root), 0);
+	ck_assert(ft_hash_equal(&root, &m->roots[260]));
+	ft_store_read_end(&r);
+	/* Not between read_begin and read_end. */
+	ck_assert_int_eq(hr.read(hr.ctx, &id, 1, &root), FT_EINVAL);
+	ft_store_reader_free(&r);
+	first = 260;
+
+	for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
+		append_new(s, m, &sg, first, batches[b], 0);
+		first += batches[b];
+		if (b + 1 == sizeof batches / sizeof batches[0] ||
+		    batches[b] > 1000) {
+			check_store(s, m, &sg);
+		}
+	}
+	ck_assert_uint_eq(m->size, 131335);
+	ft_store_close(s);
+	s = open_ok(dir, 0);
+	check_store(s, m, &sg);
+	ft_store_close(s);
+
+	free(tr);
+	model_free(m);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+/* Inclusion proofs from the store at size for leaves i: 1 if every one
+ * verifies against the model's root, 0 if any fails to. */
+static int proofs_verify(ft_store *s, const model *m, uint64_t size,
+			 const uint64_t *leaves, size_t count)
+{
+	ft_store_reader r;
+	ft_tile_reader *tr = malloc(sizeof *tr);
+	ft_hash_reader hr;
+	ft_hash proof[FT_PROOF_MAX_INCLUSION];
+	size_t n;
+	int ok = 1;
+
+	ck_assert_ptr_nonnull(tr);
+	ck_assert_int_eq(ft_store_reader_init(s, &r), 0);
+	ck_assert_int_eq(ft_store_read_begin(&r), 0);
+	ft_store_hash_reader(&r, size, tr, &hr);
+	for (size_t k = 0; k < count; k++) {
+		uint64_t i = leaves[k];
+
+		ck_assert_int_eq(ft_proof_inclusion(i, size, &hr, proof, &n),
+				 0);
+		if (ft_proof_verify_inclusion(i, size, m->leaves[i].b,
+					      FT_HASH_LEN, proof[0].b,
+					      n * FT_HASH_LEN,
+					      m->roots[size].b,
+					      FT_HASH_LEN) != 0) {
+			ok = 0;
+		}
+	}
+	ft_store_read_end(&r);
+	ft_store_reader_free(&r);
+	free(tr);
+	return ok;
+}
+
+/* Byte offset of node (8L + k, i) in its "inner" value (store.h). */
+static size_t inner_off(unsigned k, uint64_t i)
+{
+	size_t start = 0;
+
+	for (unsigned j = 1; j < k; j++) {
+		start += (size_t)FT_TILE_WIDTH >> j;
+	}
+	return (start + (size_t)(i % ((uint64_t)FT_TILE_WIDTH >> k))) *
+	       FT_HASH_LEN;
+}
+
+START_TEST(test_inner_tamper)
+{
+	char *dir = new_store(0);
+	model *m = model_new();
+	signer sg;
+	ft_store *s;
+	uint8_t ikey00[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
+	uint8_t ikey03[9] = {0, 0, 0, 0, 0, 0, 0, 0, 3};
+	uint8_t ikey10[9] = {1, 0, 0, 0, 0, 0, 0, 0, 0};
+	uint8_t orig[FT_TILE_BYTES], buf[FT_TILE_BYTES];
+	size_t olen, len;
+	/* Leaves whose proof at 1000 uses node (1, 0), and some that not. */
+	static const uint64_t uses10[] = {2, 3};
+	static const uint64_t others[] = {0, 1, 4, 255, 256, 511, 998, 999};
+
+	signer_init(&sg);
+	s = open_ok(dir, 0);
+	append_new(s, m, &sg, 0, 1000, 0);
+	ck_assert(proofs_verify(s, m, 1000, uses10, 2));
+	ft_store_close(s);
+
+	/* The layout of store.h: node (1, 0) is hash 0 of inner (0, 0), node
+	 * (7, 1) hash 253, and tile (0, 0) is full, so all 254 are set. */
+	olen = sizeof orig;
+	raw(dir, "inner", RAW_GET, ikey00, 9, orig, &olen);
+	ck_assert_uint_eq(olen, 254 * FT_HASH_LEN);
+	{
+		model_nodes mn;
+
+		model_nodes_make(m, &mn);
+		for (unsigned k = 1; k < 8; k++) {
+			for (uint64_t i = 0; i < (256u >> k); i++) {
+				ck_assert_mem_eq(orig + inner_off(k, i),
+						 mn.nodes[k][i].b, FT_HASH_LEN);
+			}
+		}
+		model_nodes_free(&mn);
+	}
+
+	/* 1000 = 512+256+128+64+32+8: the reload reads (9, 0) and (8, 2)
+	 * from tile level 1, (7, 6) ... (3, 124) from tile level 0's edge
+	 * tile 3. Inner (0, 0) is neither, so a flip there is not seen at
+	 * open, but the proofs through that node no longer verify. */
+	for (size_t pos = 0; pos < FT_HASH_LEN; pos += 31) {
+		memcpy(buf, orig, olen);
+		buf[pos] ^= 0x40;
+		len = olen;
+		raw(dir, "inner", RAW_PUT, ikey00, 9, buf, &len);
+		s = open_ok(dir, 0);
+		ck_assert(!proofs_verify(s, m, 1000, uses10, 2));
+		ck_assert(proofs_verify(s, m, 1000, others, 8));
+		ft_store_close(s);
+	}
+	/* Truncated: every read of it is refused as corrupt. */
+	len = olen - 1;
+	raw(dir, "inner", RAW_PUT, ikey00, 9, orig, &len);
+	s = open_ok(dir, 0);
+	{
+		ft_store_reader r;
+		ft_tile_reader *tr = malloc(sizeof *tr);
+		ft_hash_reader hr;
+		ft_hash proof[FT_PROOF_MAX_INCLUSION];
+		size_t n;
+
+		ck_assert_ptr_nonnull(tr);
+		ck_assert_int_eq(ft_store_reader_init(s, &r), 0);
+		ck_assert_int_eq(ft_store_read_begin(&r), 0);
+		ft_store_hash_reader(&r, 1000, tr, &hr);
+		ck_assert_int_eq(ft_proof_inclusion(2, 1000, &hr, proof, &n),
+				 FT_ESTORE_CORRUPT);
+		ft_store_read_end(&r);
+		ft_store_reader_free(&r);
+		free(tr);
+	}
+	ft_store_close(s);
+	len = olen;
+	raw(dir, "inner", RAW_PUT, ikey00, 9, orig, &len);
+
+	/* Inner (1, 0) holds the peak (9, 0): open recomputes a wrong root.
+	 * Missing or short, the reload cannot read it. */
+	uint8_t i10[FT_TILE_BYTES];
+	size_t i10len = sizeof i10;
+	raw(dir, "inner", RAW_GET, ikey10, 9, i10, &i10len);
+	ck_assert_uint_eq(i10len, 254 * FT_HASH_LEN);
+	memcpy(buf, i10, i10len);
+	buf[inner_off(1, 0) + 5] ^= 0x01;
+	len = i10len;
+	raw(dir, "inner", RAW_PUT, ikey10, 9, buf, &len);
+	expect_corrupt(dir);
+	memcpy(buf, i10, i10len);
+	memset(buf + inner_off(1, 0), 0, FT_HASH_LEN);
+	raw(dir, "inner", RAW_PUT, ikey10, 9, buf, &len);
+	expect_corrupt(dir);
+	len = i10len - FT_HASH_LEN;
+	raw(dir, "inner", RAW_PUT, ikey10, 9, i10, &len);
+	expect_corrupt(dir);
+	raw(dir, "inner", RAW_DEL, ikey10, 9, NULL, NULL);
+	expect_corrupt(dir);
+	raw(dir, "inner", RAW_PUT, ikey10, 9, i10, &i10len);
+
+	/* The edge tile (0, 3) (232 hashes): a flip in any set slot, a wrong
+	 * length, or a non-zero slot past the tree are all seen at open,
+	 * since the writer would build on them. Slot (1, 511) is past it. */
+	olen = sizeof orig;
+	raw(dir, "inner", RAW_GET, ikey03, 9, orig, &olen);
+	ck_assert_uint_eq(olen, 254 * FT_HASH_LEN);
+	static const struct {
+		unsigned k;
+		uint64_t i;
+	} flips[] = {{1, 384}, {1, 499}, {3, 96}, {5, 27}, {6, 13}, {7, 6},
+		     {1, 511}, {2, 255}, {7, 7}};
+	for (size_t f = 0; f < sizeof flips / sizeof flips[0]; f++) {
+		memcpy(buf, orig, olen);
+		buf[inner_off(flips[f].k, flips[f].i) + 17] ^= 0x08;
+		len = olen;
+		raw(dir, "inner", RAW_PUT, ikey03, 9, buf, &len);
+		expect_corrupt(dir);
+	}
+	len = olen + 1;
+	memcpy(buf, orig, olen);
+	raw(dir, "inner", RAW_PUT, ikey03, 9, buf, &len);
+	expect_corrupt(dir);
+	raw(dir, "inner", RAW_DEL, ikey03, 9, NULL, NULL);
+	expect_corrupt(dir);
+	raw(dir, "inner", RAW_PUT, ikey03, 9, orig, &olen);
+
+	/* Restored: whole again, and it keeps growing across the edge. */
+	s = open_ok(dir, 0);
+	check_store(s, m, &sg);
+	append_new(s, m, &sg, 1000, 30, 0);
+	check_store(s, m, &sg);
+	ft_store_close(s);
+	s = open_ok(dir, 0);
+	check_store(s, m, &sg);
+	ft_store_close(s);
+
+	model_free(m);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -1002,6 +1372,8 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_reader_snapshot);
 	tcase_add_test(tc, test_map_full);
 	tcase_add_test(tc, test_corrupt_detected);
+	tcase_add_test(tc, test_inner_nodes);
+	tcase_add_test(tc, test_inner_tamper);
 	suite_add_tcase(s, tc);
 	return s;
 }
