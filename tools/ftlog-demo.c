@@ -288,15 +288,38 @@ int main(int argc, char **argv)
 	if (rc != 0) {
 		return 1;
 	}
-	ev[40] ^= 1;
-	rc = device_verify(proofs[7], proof_len[7], &log_key,
-			   (uint8_t *)ev, ev_len[7], NULL);
-	printf("   tampered event:    REFUSED (%s)\n",
-	       rc != 0 ? ft_strerror(rc) : "BUG: accepted");
-	if (rc == 0) {
-		return 1;
+	/* An attacker edits the event (say, its security_version) both in
+	 * the image metadata and in the proof's extra line. */
+	{
+		static uint8_t extra[FT_ENTRY_MAX];
+		uint8_t *forged = malloc(proof_len[7] + 8);
+		char *vpos = strstr(ev, "\"security_version\":");
+		ft_tlog_proof p;
+		size_t flen;
+
+		if (forged == NULL || vpos == NULL) {
+			die("malloc", 0);
+		}
+		vpos[strlen("\"security_version\":")] = '9';
+		if ((rc = ft_tlog_proof_parse(proofs[7], proof_len[7], &p,
+					      extra, sizeof(extra))) != 0 ||
+		    (rc = ft_tlog_proof_format((uint8_t *)ev, ev_len[7],
+					       p.index, p.path, p.path_len,
+					       p.checkpoint, p.checkpoint_len,
+					       forged, proof_len[7] + 8,
+					       &flen)) != 0) {
+			die("forge", rc);
+		}
+		rc = device_verify(forged, flen, &log_key, (uint8_t *)ev,
+				   ev_len[7], NULL);
+		printf("   tampered event:    REFUSED (%s)\n",
+		       rc != 0 ? ft_strerror(rc) : "BUG: accepted");
+		free(forged);
+		if (rc == 0) {
+			return 1;
+		}
+		ev_len[7] = event(7 + (unsigned)size0, ev, sizeof(ev));
 	}
-	ev[40] ^= 1;
 	if ((rc = ft_key_generate(log_key.name, log_key.name_len,
 				  FT_KEY_ED25519, &other_sk)) != 0) {
 		die("keygen", rc);
