@@ -709,7 +709,7 @@ size_t ft_http_format_head(char *buf, size_t cap, int status,
 	    put(buf, cap, &off, "Cache-Control: %s\r\n", cache_control) != 0) {
 		return 0;
 	}
-	if (extra_header != NULL &&
+	if (extra_header != NULL && extra_header[0] != '\0' &&
 	    put(buf, cap, &off, "%s\r\n", extra_header) != 0) {
 		return 0;
 	}

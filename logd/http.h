@@ -5,7 +5,8 @@
  * The rest of ftlogd sees only these types, so the parser underneath can
  * be replaced. The adapter enforces the limits itself: header bytes
  * (request line + headers, 431), body size (413), a strict request target
- * (origin-form only, 400), Content-Length required for bodies (411),
+ * (origin-form only, 400; longer than 2048 bytes, 414), Content-Length
+ * required for bodies (411),
  * Transfer-Encoding refused (501, we never need chunked uploads), HTTP/1.0
  * and 1.1 only (505). Each error carries a status and a one-line reason.
  *

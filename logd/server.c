@@ -526,12 +526,13 @@ static void conn_respond(conn *c, ft_resp *resp)
 	const char *ctype = resp->content_type != NULL
 				    ? resp->content_type
 				    : "text/plain; charset=utf-8";
-	const char *extra =
-		resp->extra_header[0] != '\0' ? resp->extra_header : NULL;
+	const char *extra;
 
 	c->resp = *resp;
 	c->have_resp = 1;
 	memset(resp, 0, sizeof *resp);
+	/* Point into our copy: *resp was just cleared. */
+	extra = c->resp.extra_header[0] != '\0' ? c->resp.extra_header : NULL;
 	ft_metrics_request(s->metrics, c->resp.route, c->resp.status);
 	ft_log(FT_LOG_DEBUG, "conn %s: %d %s%s", c->peer, c->resp.status,
 	       ft_route_name(c->resp.route), keep ? "" : " (close)");

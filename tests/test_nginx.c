@@ -1,0 +1,689 @@
+/*
+ * tests/test_nginx.c - the static export served by a real nginx is
+ * byte-for-byte what ftlogd serves itself.
+ *
+ * ftlogd runs with --tiles-dir; entries are appended in several batches
+ * of different sizes, so the export holds full tiles, partial tiles of
+ * several widths, entry bundles and a checkpoint. Then nginx (Debian's
+ * /usr/sbin/nginx, or $FTLOG_NGINX) is started on 127.0.0.1 with the
+ * server block of docs/nginx.conf.example - the production config we
+ * recommend, with only its listen address, root and upstream port
+ * rewritten - and every file under the tiles directory is fetched from
+ * both: the bodies must be equal to each other and to the file, with the
+ * same Content-Type and Cache-Control. The proxied locations of the
+ * example (/add, /proof/, /healthz, /metrics) are exercised through nginx
+ * too.
+ *
+ * nginx missing is a failure (we try "apt-get install -y nginx-light"
+ * first when running as root), unless FTLOG_NO_NGINX=1: then the test is
+ * skipped (exit 77).
+ *
+ * The example is found at $FTLOG_NGINX_EXAMPLE, else next to this source
+ * file (docs/ beside tests/, located through __FILE__, which automake
+ * gives relative to the build directory the tests run in).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include <ftlog/tile.h>
+
+#include "tests/logd_harness.h"
+#include "tests/testutil.h"
+
+#define CT_OCTET "application/octet-stream"
+#define CT_TEXT "text/plain; charset=utf-8"
+#define CC_TILE "public, max-age=31536000, immutable"
+#define CC_CHECKPOINT "public, max-age=2"
+
+static const char *const k_args[] = {
+	"--validator", "test",
+	"--batch-interval", "50ms",
+	NULL,
+};
+
+static const char *nginx_path(void)
+{
+	const char *p = getenv("FTLOG_NGINX");
+
+	return p != NULL && *p != 0 ? p : "/usr/sbin/nginx";
+}
+
+static int nginx_present(void)
+{
+	return access(nginx_path(), X_OK) == 0;
+}
+
+static int no_nginx_ok(void)
+{
+	const char *v = getenv("FTLOG_NO_NGINX");
+
+	return v != NULL && strcmp(v, "1") == 0;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+	}
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* A free TCP port on 127.0.0.1: bind port 0, read it back, close. */
+static int free_port(void)
+{
+	struct sockaddr_in a;
+	socklen_t al = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert(fd >= 0);
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+	ck_assert(getsockname(fd, (struct sockaddr *)&a, &al) == 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+/* dir + "/" + name into out; the test fails rather than truncate. */
+static void pjoin(char *out, size_t cap, const char *dir, const char *name)
+{
+	int n = snprintf(out, cap, "%s/%s", dir, name);
+
+	ck_assert_msg(n > 0 && (size_t)n < cap, "path too long: %s/%s", dir,
+		      name);
+}
+
+/* ---- The nginx config: docs/nginx.conf.example, rewritten. */
+
+/*
+ * docs/nginx.conf.example: $FTLOG_NGINX_EXAMPLE, else found through
+ * __FILE__ (".../tests/test_nginx.c", relative to the directory the
+ * compiler ran in, which is the build directory under make) from the
+ * current directory, from $FTLOG_BUILDDIR, or from its parent.
+ */
+static char *example_path(void)
+{
+	const char *env = getenv("FTLOG_NGINX_EXAMPLE");
+	const char *bd = getenv("FTLOG_BUILDDIR");
+	const char *f = __FILE__;
+	const char *slash = strrchr(f, '/');
+	size_t dir_len = 0;
+
+	if (env != NULL && *env != 0) {
+		return strdup(env);
+	}
+	if (slash != NULL) {
+		const char *s2 = slash;
+		while (s2 > f && s2[-1] != '/') {
+			s2--;
+		}
+		dir_len = (size_t)(s2 - f); /* "...": up to and with its '/' */
+	}
+	const char *bases[3] = { "", bd, bd };
+	const char *seps[3] = { "", "/", "/../" };
+	for (int i = 0; i < 3; i++) {
+		char *p = NULL;
+		if (bases[i] == NULL || (i > 0 && f[0] == '/')) {
+			continue;
+		}
+		if (asprintf(&p, "%s%s%.*sdocs/nginx.conf.example", bases[i],
+			     seps[i], (int)dir_len, f) < 0) {
+			return NULL;
+		}
+		if (access(p, R_OK) == 0) {
+			return p;
+		}
+		free(p);
+	}
+	return strdup("docs/nginx.conf.example");
+}
+
+/*
+ * Replace the one occurrence of `from` in *text with `to`. Exactly one
+ * occurrence is required: the test pins the example's shape.
+ */
+static void replace_once(char **text, const char *from, const char *to)
+{
+	char *at = strstr(*text, from);
+
+	ck_assert_msg(at != NULL, "nginx.conf.example: \"%s\" not found",
+		      from);
+	ck_assert_msg(strstr(at + 1, from) == NULL,
+		      "nginx.conf.example: \"%s\" more than once", from);
+	char *out = NULL;
+	int n = asprintf(&out, "%.*s%s%s", (int)(at - *text), *text, to,
+			 at + strlen(from));
+	ck_assert(n > 0);
+	free(*text);
+	*text = out;
+}
+
+/*
+ * Write DIR/nginx.conf (process-level settings, every path inside DIR)
+ * and DIR/site.conf (the example, pointed at our ports and tiles dir).
+ */
+static void write_nginx_conf(const char *dir, int port, int ftlogd_port,
+			     const char *tiles)
+{
+	char *ex = example_path();
+	size_t len = 0;
+	char path[1024], buf[1100];
+
+	ck_assert(ex != NULL);
+	char *site = (char *)tu_read_file(ex, &len);
+	ck_assert_msg(site != NULL, "cannot read %s (set FTLOG_NGINX_EXAMPLE)",
+		      ex);
+	free(ex);
+
+	snprintf(buf, sizeof buf, "server 127.0.0.1:%d;", ftlogd_port);
+	replace_once(&site, "server 127.0.0.1:8080;", buf);
+	ck_assert(snprintf(buf, sizeof buf, "root %s;", tiles) <
+		  (int)sizeof buf);
+	replace_once(&site, "root /var/lib/ftlog/tiles;", buf);
+	snprintf(buf, sizeof buf, "listen 127.0.0.1:%d;", port);
+	replace_once(&site, "listen 80;", buf);
+	replace_once(&site, "listen [::]:80;", "");
+	pjoin(path, sizeof path, dir, "site.conf");
+	ck_assert(tu_write_file(path, site, strlen(site)) == 0);
+	free(site);
+
+	char *main_conf = NULL;
+	int n = asprintf(&main_conf,
+		"# written by tests/test_nginx.c\n"
+		"daemon off;\n"
+		"master_process off;\n"
+		"worker_processes 1;\n"
+		"pid %s/nginx.pid;\n"
+		"error_log %s/error.log warn;\n"
+		"events { worker_connections 256; }\n"
+		"http {\n"
+		"    access_log %s/access.log;\n"
+		"    client_body_temp_path %s/client_body;\n"
+		"    proxy_temp_path %s/proxy;\n"
+		"    fastcgi_temp_path %s/fastcgi;\n"
+		"    uwsgi_temp_path %s/uwsgi;\n"
+		"    scgi_temp_path %s/scgi;\n"
+		"    include %s/site.conf;\n"
+		"}\n", dir, dir, dir, dir, dir, dir, dir, dir, dir);
+	ck_assert(n > 0);
+	pjoin(path, sizeof path, dir, "nginx.conf");
+	ck_assert(tu_write_file(path, main_conf, strlen(main_conf)) == 0);
+	free(main_conf);
+}
+
+static void print_file(const char *dir, const char *name)
+{
+	char path[1024];
+	size_t len = 0;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	uint8_t *b = tu_read_file(path, &len);
+	if (b != NULL) {
+		fprintf(stderr, "---- %s ----\n%s\n----\n", path,
+			(const char *)b);
+		free(b);
+	}
+}
+
+/* Start nginx in the foreground; it dies with us (PR_SET_PDEATHSIG). */
+static pid_t start_nginx(const char *dir, int port)
+{
+	char conf[1024], errlog[1024];
+
+	pjoin(conf, sizeof conf, dir, "nginx.conf");
+	pjoin(errlog, sizeof errlog, dir, "error.log");
+	pid_t pid = fork();
+	ck_assert(pid >= 0);
+	if (pid == 0) {
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl(nginx_path(), "nginx", "-p", dir, "-c", conf, "-e",
+		      errlog, (char *)NULL);
+		_exit(127);
+	}
+	/* Ready when it accepts connections. */
+	double t0 = now();
+	for (;;) {
+		lh_resp r;
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			print_file(dir, "error.log");
+			ck_abort_msg("nginx exited at startup (status %d)", st);
+		}
+		if (lh_http(port, "GET", "/checkpoint", NULL, 0, &r) == 0) {
+			lh_resp_free(&r);
+			return pid;
+		}
+		if (now() - t0 > 10.0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			print_file(dir, "error.log");
+			ck_abort_msg("nginx not answering after 10 s");
+		}
+		sleep_ms(20);
+	}
+}
+
+static int stop_nginx(pid_t pid)
+{
+	int st = 0;
+
+	kill(pid, SIGTERM);
+	for (int i = 0; i < 500; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			return st;
+		}
+		sleep_ms(10);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
+/* ---- Appending. */
+
+/* Entry i: unique text, length varying with i (1 to ~300 bytes). */
+static size_t make_entry(unsigned i, uint8_t *buf, size_t cap)
+{
+	int n = snprintf((char *)buf, cap, "nginx-test entry %u:", i);
+	size_t len = (size_t)n + (i * 37u) % 280u;
+
+	ck_assert(n > 0 && len <= cap);
+	for (size_t k = (size_t)n; k < len; k++) {
+		buf[k] = (uint8_t)('a' + (k + i) % 26);
+	}
+	return len;
+}
+
+/*
+ * Append entries [from, to) with up to 64 submissions in flight; record
+ * each index. The sequencer cuts a batch every 50 ms, so one call makes
+ * several commits, hence several partial tile widths.
+ */
+static void append_range(int port, unsigned from, unsigned to,
+			 uint64_t *index_of)
+{
+	enum { PAR = 64 };
+	lh_conn c[PAR];
+	uint8_t entry[512];
+
+	for (unsigned base = from; base < to; base += PAR) {
+		unsigned n = to - base < PAR ? to - base : PAR;
+		for (unsigned k = 0; k < n; k++) {
+			char head[160];
+			size_t len = make_entry(base + k, entry, sizeof entry);
+			int hl = snprintf(head, sizeof head,
+					  "POST /add HTTP/1.1\r\nHost: x\r\n"
+					  "Content-Length: %zu\r\n\r\n", len);
+			ck_assert(lh_conn_open(&c[k], port) == 0);
+			ck_assert(lh_conn_send(&c[k], head, (size_t)hl) == 0);
+			ck_assert(lh_conn_send(&c[k], entry, len) == 0);
+		}
+		for (unsigned k = 0; k < n; k++) {
+			lh_resp r;
+			uint64_t idx;
+			ck_assert_msg(lh_conn_read_response(&c[k], &r, 20000)
+				      == 0, "add %u: no answer", base + k);
+			ck_assert_msg(r.status == 200, "add %u: status %d",
+				      base + k, r.status);
+			const char *p = strstr((const char *)r.body,
+					       "\nindex ");
+			ck_assert(p != NULL &&
+				  sscanf(p, "\nindex %" SCNu64, &idx) == 1);
+			index_of[base + k] = idx;
+			lh_resp_free(&r);
+			lh_conn_close(&c[k]);
+		}
+	}
+}
+
+/* Tree size in DIR/checkpoint (its second line), or 0. */
+static uint64_t exported_size(const char *tiles)
+{
+	char path[1024];
+	size_t len = 0;
+	uint64_t size = 0;
+
+	snprintf(path, sizeof path, "%s/checkpoint", tiles);
+	uint8_t *b = tu_read_file(path, &len);
+	if (b == NULL) {
+		return 0;
+	}
+	const char *nl = memchr(b, '\n', len);
+	if (nl != NULL) {
+		(void)sscanf(nl + 1, "%" SCNu64, &size);
+	}
+	free(b);
+	return size;
+}
+
+/* Wait until the export has caught up with the server's checkpoint. */
+static void wait_export(const lh_server *s, uint64_t want)
+{
+	double t0 = now();
+	uint64_t size = 0;
+	uint8_t root[32];
+
+	ck_assert(lh_checkpoint(s, &size, root, NULL) == 0);
+	ck_assert_msg(size == want, "tree size %" PRIu64 ", want %" PRIu64,
+		      size, want);
+	while (exported_size(s->tiles) != want) {
+		ck_assert_msg(now() - t0 < 10.0, "export stuck at size %"
+			      PRIu64 ", want %" PRIu64,
+			      exported_size(s->tiles), want);
+		sleep_ms(20);
+	}
+}
+
+/* ---- Walking the tiles directory. */
+
+#define MAX_FILES 4096
+
+static char *g_files[MAX_FILES];
+static size_t g_nfiles;
+static size_t g_root_len;
+static int g_stray;
+
+static int visit(const char *path, const struct stat *st, int flag,
+		 struct FTW *ftw)
+{
+	(void)ftw;
+	if (flag != FTW_F) {
+		return 0;
+	}
+	const char *rel = path + g_root_len + 1;
+	const char *base = strrchr(rel, '/');
+	base = base != NULL ? base + 1 : rel;
+	if (base[0] == '.' || !S_ISREG(st->st_mode)) {
+		g_stray++; /* a temporary file left behind, or not a file */
+		fprintf(stderr, "test_nginx: stray file %s\n", rel);
+		return 0;
+	}
+	if (g_nfiles < MAX_FILES) {
+		g_files[g_nfiles++] = strdup(rel);
+	}
+	return 0;
+}
+
+static int has_file(const char *rel)
+{
+	for (size_t i = 0; i < g_nfiles; i++) {
+		if (strcmp(g_files[i], rel) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int expect_tile_file(void *ctx, const ft_tile *t)
+{
+	char p[FT_TILE_PATH_MAX];
+	size_t n;
+
+	(void)ctx;
+	ck_assert(ft_tile_path(t, p, sizeof p, &n) == 0);
+	ck_assert_msg(has_file(p), "export lacks %s", p);
+	return 0;
+}
+
+/* ---- Comparing. */
+
+static void header_is(const lh_resp *r, const char *name, const char *want,
+		      const char *who, const char *path)
+{
+	char v[256];
+
+	ck_assert_msg(lh_header(r, name, v, sizeof v) == 0,
+		      "%s %s: no %s header", who, path, name);
+	ck_assert_msg(strcmp(v, want) == 0, "%s %s: %s \"%s\", want \"%s\"",
+		      who, path, name, v, want);
+}
+
+/* GET path from both servers: 200, same bytes (equal to file when not
+ * NULL), same content type and cache policy. */
+static void same_on_both(int ngx, int ftl, const char *path,
+			 const uint8_t *file, size_t file_len,
+			 const char *ctype, const char *cache)
+{
+	lh_resp a, b;
+
+	ck_assert_msg(lh_http(ngx, "GET", path, NULL, 0, &a) == 0,
+		      "nginx GET %s failed", path);
+	ck_assert_msg(lh_http(ftl, "GET", path, NULL, 0, &b) == 0,
+		      "ftlogd GET %s failed", path);
+	ck_assert_msg(a.status == 200, "nginx GET %s: %d", path, a.status);
+	ck_assert_msg(b.status == 200, "ftlogd GET %s: %d", path, b.status);
+	ck_assert_msg(a.body_len == b.body_len &&
+		      memcmp(a.body, b.body, a.body_len) == 0,
+		      "%s differs: nginx %zu bytes, ftlogd %zu bytes", path,
+		      a.body_len, b.body_len);
+	if (file != NULL) {
+		ck_assert_msg(a.body_len == file_len &&
+			      memcmp(a.body, file, file_len) == 0,
+			      "%s: served bytes differ from the file", path);
+	}
+	header_is(&a, "Content-Type", ctype, "nginx", path);
+	header_is(&b, "Content-Type", ctype, "ftlogd", path);
+	header_is(&a, "Cache-Control", cache, "nginx", path);
+	header_is(&b, "Cache-Control", cache, "ftlogd", path);
+	lh_resp_free(&a);
+	lh_resp_free(&b);
+}
+
+static int status_of(int port, const char *method, const char *path,
+		     const void *body, size_t len)
+{
+	lh_resp r;
+
+	ck_assert_msg(lh_http(port, method, path, body, len, &r) == 0,
+		      "%s %s failed", method, path);
+	int st = r.status;
+	lh_resp_free(&r);
+	return st;
+}
+
+/* ---- The test. */
+
+START_TEST(nginx_serves_the_same_bytes)
+{
+	ck_assert_msg(nginx_present(), "nginx not found at %s and it could "
+		      "not be installed (apt-get install -y nginx-light); "
+		      "install nginx-light, set FTLOG_NGINX to its path, or "
+		      "set FTLOG_NO_NGINX=1 to skip this test", nginx_path());
+
+	lh_server s;
+	enum { TOTAL = 705 };
+	static uint64_t index_of[TOTAL];
+
+	memset(&s, 0, sizeof s);
+	ck_assert(lh_init(&s, "nginx.example/log") == 0);
+	ck_assert_msg(lh_start(&s, 1, k_args) == 0, "ftlogd did not start");
+
+	/* Batches of different sizes: 100, 300, 300, then 5 one at a
+	 * time, so the export holds partial tiles of many widths. */
+	static const unsigned cuts[] = { 0, 100, 400, 700, 701, 702, 703,
+					 704, 705 };
+	for (size_t k = 0; k + 1 < sizeof cuts / sizeof cuts[0]; k++) {
+		append_range(s.port, cuts[k], cuts[k + 1], index_of);
+		wait_export(&s, cuts[k + 1]);
+	}
+	/* Every index was handed out exactly once. */
+	static uint8_t seen[TOTAL];
+	for (unsigned i = 0; i < TOTAL; i++) {
+		ck_assert_msg(index_of[i] < TOTAL && !seen[index_of[i]],
+			      "index %" PRIu64 " twice or out of range",
+			      index_of[i]);
+		seen[index_of[i]] = 1;
+	}
+
+	/* Every tile of the final tree is there, plus older partials. */
+	g_nfiles = 0;
+	g_stray = 0;
+	g_root_len = strlen(s.tiles);
+	ck_assert(nftw(s.tiles, visit, 32, FTW_PHYS) == 0);
+	ck_assert_msg(g_stray == 0, "%d stray files in the export", g_stray);
+	ck_assert(ft_tile_foreach_new(0, TOTAL, expect_tile_file, NULL) == 0);
+	ck_assert(has_file("checkpoint"));
+	ck_assert(has_file("tile/0/000") && has_file("tile/0/001") &&
+		  has_file("tile/0/002.p/193") && has_file("tile/1/000.p/2") &&
+		  has_file("tile/entries/001") &&
+		  has_file("tile/entries/002.p/193"));
+	size_t partials = 0;
+	for (size_t i = 0; i < g_nfiles; i++) {
+		partials += strstr(g_files[i], ".p/") != NULL;
+	}
+	ck_assert_msg(partials >= 10, "only %zu partial tiles exported",
+		      partials);
+
+	/* nginx with the example's server block. */
+	int port = free_port();
+	char ngx_dir[1024];
+	snprintf(ngx_dir, sizeof ngx_dir, "%s/nginx", s.dir);
+	ck_assert(mkdir(ngx_dir, 0700) == 0);
+	write_nginx_conf(ngx_dir, port, s.port, s.tiles);
+	pid_t ngx = start_nginx(ngx_dir, port);
+
+	/* Every exported file, from both. */
+	for (size_t i = 0; i < g_nfiles; i++) {
+		char fpath[1024], url[1100];
+		size_t flen = 0;
+		snprintf(fpath, sizeof fpath, "%s/%s", s.tiles, g_files[i]);
+		snprintf(url, sizeof url, "/%s", g_files[i]);
+		uint8_t *file = tu_read_file(fpath, &flen);
+		ck_assert(file != NULL);
+		if (strcmp(g_files[i], "checkpoint") == 0) {
+			same_on_both(port, s.port, url, file, flen, CT_TEXT,
+				     CC_CHECKPOINT);
+		} else {
+			ck_assert_msg(strncmp(g_files[i], "tile/", 5) == 0,
+				      "unexpected file %s", g_files[i]);
+			same_on_both(port, s.port, url, file, flen, CT_OCTET,
+				     CC_TILE);
+		}
+		free(file);
+	}
+
+	/* Tiles that do not exist (yet): 404 from both. */
+	static const char *const missing[] = {
+		"/tile/0/002", "/tile/0/999", "/tile/entries/002",
+		"/tile/1/000", "/tile/0/002.p/194",
+	};
+	for (size_t i = 0; i < sizeof missing / sizeof missing[0]; i++) {
+		ck_assert_msg(status_of(port, "GET", missing[i], NULL, 0) ==
+			      404, "nginx %s: not 404", missing[i]);
+		ck_assert_msg(status_of(s.port, "GET", missing[i], NULL, 0) ==
+			      404, "ftlogd %s: not 404", missing[i]);
+	}
+
+	/* The proxied locations. */
+	lh_resp a, b;
+	ck_assert(lh_http(port, "GET", "/proof/inclusion?index=3&size=705",
+			  NULL, 0, &a) == 0);
+	ck_assert(lh_http(s.port, "GET", "/proof/inclusion?index=3&size=705",
+			  NULL, 0, &b) == 0);
+	ck_assert_msg(a.status == 200 && b.status == 200 &&
+		      a.body_len == b.body_len &&
+		      memcmp(a.body, b.body, a.body_len) == 0,
+		      "inclusion proof via nginx differs");
+	lh_resp_free(&a);
+	lh_resp_free(&b);
+	ck_assert(lh_http(port, "GET", "/healthz", NULL, 0, &a) == 0);
+	ck_assert_msg(a.status == 200 && a.body_len == 3 &&
+		      memcmp(a.body, "ok\n", 3) == 0, "/healthz via nginx");
+	lh_resp_free(&a);
+	ck_assert_int_eq(status_of(port, "GET", "/metrics", NULL, 0), 200);
+	ck_assert_int_eq(status_of(port, "GET", "/no/such/thing", NULL, 0),
+			 404);
+	ck_assert_int_eq(status_of(port, "POST", "/checkpoint", "x", 1), 403);
+
+	/* An entry over 64 KiB stops at nginx. */
+	size_t big_len = 70000;
+	uint8_t *big = malloc(big_len);
+	ck_assert(big != NULL);
+	memset(big, 'Z', big_len);
+	ck_assert_int_eq(status_of(port, "POST", "/add", big, big_len), 413);
+	free(big);
+
+	/* A submission through nginx, then the new export is served the
+	 * same by both. */
+	uint64_t idx;
+	static const char via[] = "submitted through nginx";
+	ck_assert(lh_add(port, via, sizeof via - 1, &idx, NULL) == 0);
+	ck_assert_msg(idx == TOTAL, "index %" PRIu64, idx);
+	wait_export(&s, TOTAL + 1);
+	same_on_both(port, s.port, "/checkpoint", NULL, 0, CT_TEXT,
+		     CC_CHECKPOINT);
+	same_on_both(port, s.port, "/tile/0/002.p/194", NULL, 0, CT_OCTET,
+		     CC_TILE);
+	same_on_both(port, s.port, "/tile/entries/002.p/194", NULL, 0,
+		     CT_OCTET, CC_TILE);
+
+	ck_assert_msg(stop_nginx(ngx) != -1, "nginx ignored SIGTERM");
+	for (size_t i = 0; i < g_nfiles; i++) {
+		free(g_files[i]);
+	}
+	g_nfiles = 0;
+	int st = lh_stop(&s);
+	lh_cleanup(&s);
+	ck_assert_msg(st == 0, "ftlogd exit status %d", st);
+}
+END_TEST
+
+static Suite *nginx_suite(void)
+{
+	Suite *s = suite_create("nginx");
+	TCase *tc = tcase_create("nginx");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, nginx_serves_the_same_bytes);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	if (!nginx_present()) {
+		if (no_nginx_ok()) {
+			printf("test_nginx: SKIP: no nginx at %s and "
+			       "FTLOG_NO_NGINX=1\n", nginx_path());
+			return 77;
+		}
+		if (geteuid() == 0 && getenv("FTLOG_NGINX") == NULL) {
+			fprintf(stderr, "test_nginx: %s missing, trying "
+				"apt-get install -y nginx-light\n",
+				nginx_path());
+			int rc = system("DEBIAN_FRONTEND=noninteractive "
+					"apt-get install -y nginx-light "
+					">&2");
+			fprintf(stderr, "test_nginx: apt-get exit status %d\n",
+				rc);
+		}
+		/* Still missing: the test fails with a clear message. */
+	}
+	return tu_run_suite(nginx_suite());
+}
