@@ -297,23 +297,41 @@ static void h_tile(ft_api *api, const ft_http_req *req, ft_resp *r)
 		(void)resp_copy(r, CT_OCTETS, CACHE_IMMUTABLE, data,
 				(size_t)t.width * FT_HASH_LEN);
 		return;
+	} else if (t.width == FT_TILE_WIDTH) {
+		/* Full bundles are stored whole: one lookup, one copy. */
+		const uint8_t *data;
+		size_t len;
+
+		err = ft_store_get_bundle(&api->reader, t.index, &data, &len);
+		if (err != 0) {
+			ft_log(FT_LOG_ERROR,
+			       "bundle %llu missing from the store: %s",
+			       (unsigned long long)t.index, ft_strerror(err));
+			(void)ft_resp_error(r, 500, "stored bundle is missing");
+			return;
+		}
+		(void)resp_copy(r, CT_OCTETS, CACHE_IMMUTABLE, data, len);
 	} else {
+		/* A partial bundle: one lookup per entry, kept as (pointer,
+		 * length), valid for the whole read snapshot; then one
+		 * allocation of the exact size and one copy. */
+		struct {
+			const uint8_t *p;
+			size_t len;
+		} e[FT_TILE_WIDTH];
 		uint64_t first = t.index * FT_TILE_WIDTH;
 		size_t total = 0, off = 0;
 		unsigned i;
 		uint8_t *buf;
 
 		for (i = 0; i < t.width; i++) {
-			const uint8_t *e;
-			size_t n;
-
-			if (ft_store_get_entry(&api->reader, first + i, &e,
-					       &n) != 0) {
+			if (ft_store_get_entry(&api->reader, first + i, &e[i].p,
+					       &e[i].len) != 0) {
 				(void)ft_resp_error(r, 500,
 						    "stored entry is missing");
 				return;
 			}
-			total += 2 + n;
+			total += 2 + e[i].len;
 		}
 		buf = malloc(total);
 		if (buf == NULL) {
@@ -321,12 +339,8 @@ static void h_tile(ft_api *api, const ft_http_req *req, ft_resp *r)
 			return;
 		}
 		for (i = 0; i < t.width; i++) {
-			const uint8_t *e;
-			size_t n;
-
-			if (ft_store_get_entry(&api->reader, first + i, &e,
-					       &n) != 0 ||
-			    ft_bundle_append(buf, total, &off, e, n) != 0) {
+			if (ft_bundle_append(buf, total, &off, e[i].p,
+					     e[i].len) != 0) {
 				free(buf);
 				(void)ft_resp_error(r, 500, "internal error");
 				return;

@@ -294,6 +294,17 @@ static int export_tile(void *ctx, const ft_tile *t)
 		if (full && have_file(w->e, rel, 0)) {
 			return FT_OK;
 		}
+		if (full) {
+			/* Stored whole: written straight from the map. */
+			rc = ft_store_get_bundle(w->r, t->index, &data, &len);
+			if (rc != 0) {
+				ft_log(FT_LOG_ERROR, "export: stored bundle "
+				       "%s: %s", rel, ft_strerror(rc));
+				return rc == FT_ENOTFOUND ? FT_ESTORE_CORRUPT
+							  : rc;
+			}
+			return write_atomic(w->e, rel, data, len);
+		}
 		if ((rc = build_bundle(w->e, w->r, t, &len)) != 0) {
 			return rc;
 		}

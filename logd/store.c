@@ -30,11 +30,14 @@
 #define STORE_TILE_LEVELS 8
 #define STORE_TILE_KEY 9
 #define STORE_STATE_LEN (8 + FT_HASH_LEN)
-#define STORE_MAXDBS 5
+#define STORE_MAXDBS 6
 /* Hashes in an "inner" value: 128 + 64 + ... + 2 (sub-levels 1..7). */
 #define STORE_INNER_HASHES (FT_TILE_WIDTH - 2)
 #define STORE_INNER_BYTES (STORE_INNER_HASHES * FT_HASH_LEN)
 #define STORE_MAXREADERS 256
+/* A full entry bundle: 256 times uint16_be(len) || entry, len 1..65535. */
+#define STORE_BUNDLE_MIN ((size_t)FT_TILE_WIDTH * 3)
+#define STORE_BUNDLE_MAX ((size_t)FT_TILE_WIDTH * (2 + FT_ENTRY_MAX))
 
 /* One tile being extended during a batch: hashes [0, width) of tile
  * (level, index), its stored prefix followed by this batch's nodes. */
@@ -55,7 +58,7 @@ typedef struct inner_buf {
 
 struct ft_store {
 	MDB_env *env;
-	MDB_dbi entries, leaves, tiles, meta, inner;
+	MDB_dbi entries, leaves, tiles, meta, inner, bundles;
 	char *origin;
 	size_t origin_len;
 
@@ -66,6 +69,8 @@ struct ft_store {
 	tile_buf tbuf[STORE_TILE_LEVELS];
 	inner_buf ibuf[STORE_TILE_LEVELS];
 	uint8_t ckpt[FT_STORE_CHECKPOINT_MAX];
+	uint8_t *bundle_buf; /* a full bundle being assembled, grown on demand */
+	size_t bundle_cap;
 
 	/* Read from any thread. */
 	pthread_mutex_t head_mu;
@@ -227,7 +232,7 @@ static int create_dbs(MDB_env *env, const char *origin, size_t origin_len)
 	MDB_txn *txn = NULL;
 	MDB_dbi dbi[STORE_MAXDBS];
 	static const char *const names[STORE_MAXDBS] = {
-		"entries", "leaves", "tiles", "meta", "inner"};
+		"entries", "leaves", "tiles", "meta", "inner", "bundles"};
 	uint8_t version[4] = {0, 0, 0, STORE_VERSION};
 	uint8_t state[STORE_STATE_LEN];
 	ft_hash empty;
@@ -330,6 +335,60 @@ static int get(ft_store *s, MDB_txn *txn, MDB_dbi dbi, const void *key,
 		return store_err(s, "mdb_get", mrc);
 	}
 	return FT_OK;
+}
+
+/* An entry as LMDB returned it: valid until the transaction's next
+ * update or its end, whichever comes first. */
+typedef struct entry_ref {
+	const uint8_t *p;
+	size_t len;
+} entry_ref;
+
+/*
+ * The 256 entries of full bundle n, one cursor walk over "entries":
+ * refs[i] is entry 256n + i and *total the length of the bundle they make.
+ * FT_ESTORE_CORRUPT if one is missing or cannot be a bundle entry.
+ */
+static int bundle_entries(ft_store *s, MDB_txn *txn, uint64_t n,
+			  entry_ref refs[FT_TILE_WIDTH], size_t *total)
+{
+	uint64_t first = n * FT_TILE_WIDTH;
+	MDB_cursor *cur = NULL;
+	uint8_t key[8];
+	MDB_val k, v;
+	size_t sum = 0;
+	int mrc, rc = FT_OK;
+
+	if ((mrc = mdb_cursor_open(txn, s->entries, &cur)) != 0) {
+		return store_err(s, "mdb_cursor_open", mrc);
+	}
+	put_be64(key, first);
+	k = mval(key, sizeof key);
+	for (unsigned i = 0; i < FT_TILE_WIDTH; i++) {
+		mrc = mdb_cursor_get(cur, &k, &v,
+				     i == 0 ? MDB_SET_KEY : MDB_NEXT);
+		if (mrc == MDB_NOTFOUND) {
+			rc = corrupt(s, "entries missing for a full bundle");
+			break;
+		}
+		if (mrc != 0) {
+			rc = store_err(s, "mdb_cursor_get", mrc);
+			break;
+		}
+		if (k.mv_size != 8 || get_be64(k.mv_data) != first + i ||
+		    v.mv_size == 0 || v.mv_size > FT_ENTRY_MAX) {
+			rc = corrupt(s, "entries do not make a full bundle");
+			break;
+		}
+		refs[i].p = v.mv_data;
+		refs[i].len = v.mv_size;
+		sum += 2 + v.mv_size;
+	}
+	mdb_cursor_close(cur);
+	if (rc == FT_OK) {
+		*total = sum;
+	}
+	return rc;
 }
 
 static int read_state(ft_store *s, MDB_txn *txn, uint64_t *size,
@@ -470,6 +529,29 @@ int ft_store_get_tile(ft_store_reader *r, unsigned level, uint64_t index,
 	if (v.mv_size == 0 || v.mv_size > FT_TILE_BYTES ||
 	    v.mv_size % FT_HASH_LEN != 0) {
 		return corrupt(r->s, "stored tile has a bad length");
+	}
+	*data = v.mv_data;
+	*len = v.mv_size;
+	return FT_OK;
+}
+
+int ft_store_get_bundle(ft_store_reader *r, uint64_t index,
+			const uint8_t **data, size_t *len)
+{
+	uint8_t key[8];
+	MDB_val v;
+	int rc;
+
+	if (r == NULL || !r->active || data == NULL || len == NULL) {
+		return FT_EINVAL;
+	}
+	put_be64(key, index);
+	if ((rc = get(r->s, r->txn, r->s->bundles, key, sizeof key, &v)) !=
+	    0) {
+		return rc;
+	}
+	if (v.mv_size < STORE_BUNDLE_MIN || v.mv_size > STORE_BUNDLE_MAX) {
+		return corrupt(r->s, "stored bundle has a bad length");
 	}
 	*data = v.mv_data;
 	*len = v.mv_size;
@@ -655,9 +737,9 @@ void ft_store_hash_reader(ft_store_reader *r, uint64_t size,
 static int open_dbs(ft_store *s, MDB_txn *txn)
 {
 	static const char *const names[STORE_MAXDBS] = {
-		"entries", "leaves", "tiles", "meta", "inner"};
+		"entries", "leaves", "tiles", "meta", "inner", "bundles"};
 	MDB_dbi *dbi[STORE_MAXDBS] = {&s->entries, &s->leaves, &s->tiles,
-				      &s->meta, &s->inner};
+				      &s->meta, &s->inner, &s->bundles};
 	int mrc;
 
 	for (size_t i = 0; i < STORE_MAXDBS; i++) {
@@ -731,6 +813,56 @@ static int check_entries(ft_store *s, MDB_txn *txn, uint64_t size)
 	}
 	mdb_cursor_close(cur);
 	return rc;
+}
+
+/*
+ * "bundles" holds exactly the full bundles at size: its last key is
+ * size / 256 - 1 (it is empty below 256 entries), and that bundle, the one
+ * the writer stored last, is the one its entries make. Older bundles are
+ * not reread at open: that would read every entry of the log.
+ */
+static int check_bundles(ft_store *s, MDB_txn *txn, uint64_t size)
+{
+	uint64_t full = size / FT_TILE_WIDTH;
+	entry_ref refs[FT_TILE_WIDTH];
+	MDB_cursor *cur = NULL;
+	const uint8_t *p;
+	size_t total = 0, off = 0;
+	MDB_val k, v;
+	int mrc, rc;
+
+	if ((mrc = mdb_cursor_open(txn, s->bundles, &cur)) != 0) {
+		return store_err(s, "mdb_cursor_open", mrc);
+	}
+	mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	mdb_cursor_close(cur);
+	if (mrc == MDB_NOTFOUND) {
+		return full == 0 ? FT_OK : corrupt(s, "bundles missing");
+	}
+	if (mrc != 0) {
+		return store_err(s, "mdb_cursor_get", mrc);
+	}
+	if (full == 0 || k.mv_size != 8 || get_be64(k.mv_data) != full - 1) {
+		return corrupt(s, "bundles do not match the tree size");
+	}
+	/* A read-only txn: v stays valid across the walk below. */
+	if ((rc = bundle_entries(s, txn, full - 1, refs, &total)) != 0) {
+		return rc;
+	}
+	if (v.mv_size != total) {
+		return corrupt(s, "the last bundle does not match its entries");
+	}
+	p = v.mv_data;
+	for (unsigned i = 0; i < FT_TILE_WIDTH; i++) {
+		if (p[off] != (uint8_t)(refs[i].len >> 8) ||
+		    p[off + 1] != (uint8_t)refs[i].len ||
+		    memcmp(p + off + 2, refs[i].p, refs[i].len) != 0) {
+			return corrupt(s, "the last bundle does not match "
+					  "its entries");
+		}
+		off += 2 + refs[i].len;
+	}
+	return FT_OK;
 }
 
 /*
@@ -811,7 +943,8 @@ static int load_tree(ft_store *s, MDB_txn *txn)
 	if ((rc = read_state(s, txn, &size, &want)) != 0) {
 		return rc;
 	}
-	if ((rc = check_entries(s, txn, size)) != 0) {
+	if ((rc = check_entries(s, txn, size)) != 0 ||
+	    (rc = check_bundles(s, txn, size)) != 0) {
 		return rc;
 	}
 	if ((tr = malloc(sizeof *tr)) == NULL) {
@@ -917,6 +1050,7 @@ void ft_store_close(ft_store *s)
 	pthread_mutex_destroy(&s->head_mu);
 	free(s->origin);
 	free(s->batch_leaves);
+	free(s->bundle_buf);
 	free(s);
 }
 
@@ -1268,6 +1402,54 @@ done:
 	return rc;
 }
 
+/*
+ * Store full bundle n, assembled from "entries" as this transaction sees
+ * them: its first entries may come from earlier batches. The entries are
+ * copied into the writer's buffer before the put, since LMDB values read in
+ * a write transaction die at its next update. Bundle keys only grow, hence
+ * MDB_APPEND; a key already there means "bundles" runs ahead of the tree.
+ */
+static int bundle_put(ft_store *s, MDB_txn *txn, uint64_t n)
+{
+	entry_ref refs[FT_TILE_WIDTH];
+	size_t total = 0, off = 0;
+	uint8_t key[8];
+	MDB_val k, v;
+	int rc, mrc;
+
+	if ((rc = bundle_entries(s, txn, n, refs, &total)) != 0) {
+		return rc;
+	}
+	if (total > s->bundle_cap) {
+		uint8_t *p = realloc(s->bundle_buf, total);
+
+		if (p == NULL) {
+			set_error(s, "out of memory for a bundle", 0);
+			return FT_ENOMEM;
+		}
+		s->bundle_buf = p;
+		s->bundle_cap = total;
+	}
+	for (unsigned i = 0; i < FT_TILE_WIDTH; i++) {
+		/* Cannot fail: lengths were checked and total sized. */
+		if ((rc = ft_bundle_append(s->bundle_buf, total, &off,
+					   refs[i].p, refs[i].len)) != 0) {
+			return rc;
+		}
+	}
+	put_be64(key, n);
+	k = mval(key, sizeof key);
+	v = mval(s->bundle_buf, off);
+	mrc = mdb_put(txn, s->bundles, &k, &v, MDB_APPEND);
+	if (mrc == MDB_KEYEXIST) {
+		return corrupt(s, "bundles extend past the tree size");
+	}
+	if (mrc != 0) {
+		return store_err(s, "mdb_put(bundles)", mrc);
+	}
+	return FT_OK;
+}
+
 int ft_store_append(ft_store *s, ft_store_item *items, size_t n,
 		    ft_store_sign_fn sign, void *sign_ctx, uint64_t *new_size)
 {
@@ -1329,6 +1511,13 @@ int ft_store_append(ft_store *s, ft_store_item *items, size_t n,
 	for (unsigned l = 0; l < STORE_TILE_LEVELS; l++) {
 		if ((rc = tile_flush(&b, l)) != 0 ||
 		    (rc = inner_flush(&b, l)) != 0) {
+			goto fail;
+		}
+	}
+	/* Every bundle this batch completes: 256(n + 1) in (old, new]. */
+	for (uint64_t bn = saved.size / FT_TILE_WIDTH;
+	     (bn + 1) * FT_TILE_WIDTH <= s->tree.size; bn++) {
+		if ((rc = bundle_put(s, txn, bn)) != 0) {
 			goto fail;
 		}
 	}

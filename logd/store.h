@@ -17,6 +17,18 @@
  *                                             over its hashes, 254*32 bytes
  *                                             (layout below). Written once
  *                                             the tile has two hashes.
+ *   "bundles"  be64(N)                     -> FULL entry bundle N exactly as
+ *                                             C2SP serves it: for entries
+ *                                             256N .. 256N+255 in order,
+ *                                             uint16_be(len) || entry.
+ *                                             Written in the transaction
+ *                                             that appends entry 256N+255
+ *                                             (assembled from "entries",
+ *                                             earlier ones possibly from
+ *                                             older batches), never
+ *                                             changed. Partial bundles are
+ *                                             not stored: they are made
+ *                                             from "entries" per request.
  *   "meta"     "state"      -> be64(size) || root(32)
  *              "checkpoint" -> the latest signed checkpoint (signed note)
  *              "origin"     -> the log's origin line (set at creation)
@@ -31,11 +43,11 @@
  * tiles, every complete node of the tree is stored, so proofs are read
  * without hashing.
  *
- * Everything a batch changes (entries, leaves, tiles, inner, state, checkpoint)
- * is written in ONE write transaction, committed with LMDB's default
- * durable sync: after ft_store_append returns 0 the batch survives a crash
- * or kill -9 at any later moment, and before that it is as if it never
- * happened. The tree size and the checkpoint therefore never disagree.
+ * Everything a batch changes (entries, leaves, tiles, inner, bundles, state,
+ * checkpoint) is written in ONE write transaction, committed with LMDB's
+ * default durable sync: after ft_store_append returns 0 the batch survives
+ * a crash or kill -9 at any later moment, and before that it is as if it
+ * never happened. The tree size and the checkpoint therefore never disagree.
  *
  * Threads: one writer thread calls ft_store_append; any thread may read
  * through its own ft_store_reader (the environment is opened MDB_NOTLS).
@@ -67,7 +79,8 @@ FT_WUR int ft_store_create(const char *dir, const char *origin,
  * state agrees with the stored nodes (the tree is reloaded from them
  * through ft_store_hash_reader and its root compared with the stored one)
  * and that the inner nodes of the last tile of each level match that
- * tile's hashes: FT_ESTORE_CORRUPT otherwise. *out is freed with
+ * tile's hashes, and that "bundles" ends at the last full bundle, which
+ * must equal its entries: FT_ESTORE_CORRUPT otherwise. *out is freed with
  * ft_store_close.
  */
 FT_WUR int ft_store_open(const char *dir, uint64_t map_size, ft_store **out);
@@ -125,6 +138,16 @@ FT_WUR int ft_store_get_entry(ft_store_reader *r, uint64_t index,
  */
 FT_WUR int ft_store_get_tile(ft_store_reader *r, unsigned level,
 			     uint64_t index, const uint8_t **data, size_t *len);
+
+/*
+ * Full entry bundle `index` (entries 256*index .. 256*index+255), served
+ * as is: FT_ENOTFOUND if the snapshot does not have all 256 of its entries
+ * yet (a partial bundle is built from ft_store_get_entry).
+ * FT_ESTORE_CORRUPT for a stored value of impossible length. *data points
+ * into the map, valid until ft_store_read_end.
+ */
+FT_WUR int ft_store_get_bundle(ft_store_reader *r, uint64_t index,
+			       const uint8_t **data, size_t *len);
 
 /* Index of the entry whose leaf hash is `leaf`; FT_ENOTFOUND if none. */
 FT_WUR int ft_store_find_leaf(ft_store_reader *r, const ft_hash *leaf,

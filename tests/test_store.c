@@ -2,8 +2,8 @@
  * tests/test_store.c - ftlogd's LMDB store: appends checked against an
  * independent model (entries, leaf index, every tile, every node of every
  * level read through the hash reader, roots, proofs and the signed
- * checkpoint), dedupe, atomicity when the signer fails or the map fills,
- * reopening, and detection of tampered storage.
+ * checkpoint, every full entry bundle), dedupe, atomicity when the signer
+ * fails or the map fills, reopening, and detection of tampered storage.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -341,6 +341,52 @@ static void check_proofs_at(ft_store_reader *r, const model *m, uint64_t size,
 	free(tr);
 }
 
+/*
+ * Full bundle n of the model, encoded here byte by byte from the entries
+ * (not through ft_bundle_append, which the store uses). Returns a malloc'd
+ * buffer and its length.
+ */
+static uint8_t *model_bundle(const model *m, uint64_t n, size_t *len)
+{
+	uint64_t first = n * FT_TILE_WIDTH;
+	size_t total = 0, off = 0;
+	uint8_t *b;
+
+	REQ(first + FT_TILE_WIDTH <= m->size);
+	for (uint64_t i = first; i < first + FT_TILE_WIDTH; i++) {
+		total += 2 + m->lens[i];
+	}
+	b = malloc(total);
+	ck_assert_ptr_nonnull(b);
+	for (uint64_t i = first; i < first + FT_TILE_WIDTH; i++) {
+		b[off] = (uint8_t)(m->lens[i] >> 8);
+		b[off + 1] = (uint8_t)(m->lens[i] & 0xff);
+		entry_make(m->ids[i], m->lens[i], b + off + 2);
+		off += 2 + m->lens[i];
+	}
+	*len = total;
+	return b;
+}
+
+/* Every full bundle of the model is stored exactly; the next is not. */
+static void check_bundles(ft_store_reader *r, const model *m)
+{
+	uint64_t full = m->size / FT_TILE_WIDTH;
+	const uint8_t *data;
+	size_t len, wlen;
+
+	for (uint64_t n = 0; n < full; n++) {
+		uint8_t *want = model_bundle(m, n, &wlen);
+
+		REQ(ft_store_get_bundle(r, n, &data, &len) == 0);
+		REQ(len == wlen && memcmp(data, want, len) == 0);
+		free(want);
+	}
+	REQ(ft_store_get_bundle(r, full, &data, &len) == FT_ENOTFOUND);
+	REQ(ft_store_get_bundle(r, full + 1, &data, &len) == FT_ENOTFOUND);
+	REQ(ft_store_get_bundle(r, UINT64_MAX, &data, &len) == FT_ENOTFOUND);
+}
+
 /* Everything the store shows must equal the model. */
 static void check_store(ft_store *s, const model *m, const signer *sg)
 {
@@ -380,6 +426,7 @@ static void check_store(ft_store *s, const model *m, const signer *sg)
 	}
 	ck_assert_int_eq(ft_store_get_entry(&r, m->size, &data, &len),
 			 FT_ENOTFOUND);
+	check_bundles(&r, m);
 
 	model_levels(m, lvl, cnt);
 	for (unsigned l = 0; l < 8; l++) {
@@ -1358,6 +1405,244 @@ START_TEST(test_inner_tamper)
 }
 END_TEST
 
+/* Bundle n as a reader of the current snapshot sees it: 0 and equal to
+ * the model's, or FT_ENOTFOUND. */
+static int bundle_state(ft_store *s, const model *m, uint64_t n)
+{
+	ft_store_reader r;
+	const uint8_t *data;
+	size_t len, wlen;
+	int rc;
+
+	ck_assert_int_eq(ft_store_reader_init(s, &r), 0);
+	ck_assert_int_eq(ft_store_read_begin(&r), 0);
+	rc = ft_store_get_bundle(&r, n, &data, &len);
+	if (rc == 0) {
+		uint8_t *want = model_bundle(m, n, &wlen);
+
+		ck_assert_uint_eq(len, wlen);
+		ck_assert_mem_eq(data, want, len);
+		free(want);
+	}
+	ft_store_read_end(&r);
+	ft_store_reader_free(&r);
+	return rc;
+}
+
+/*
+ * Full bundles are stored by the batch that appends their 256th entry,
+ * whatever the batch boundaries: a single append completing one, batches
+ * completing several at once from a mid-bundle or aligned start, a
+ * failed batch that would have completed one, and old snapshots.
+ */
+START_TEST(test_bundles)
+{
+	char *dir = new_store(0);
+	model *m = model_new();
+	signer sg;
+	ft_store *s;
+	ft_store_reader r;
+	ft_store_item it[2];
+	uint8_t b[2][64];
+	const uint8_t *d;
+	size_t len;
+	uint64_t id = 0, ns = 0;
+
+	signer_init(&sg);
+	s = open_ok(dir, 0);
+	ck_assert_int_eq(ft_store_reader_init(s, &r), 0);
+	ck_assert_int_eq(ft_store_get_bundle(&r, 0, &d, &len), FT_EINVAL);
+	ck_assert_int_eq(ft_store_read_begin(&r), 0);
+	ck_assert_int_eq(ft_store_get_bundle(&r, 0, &d, &len), FT_ENOTFOUND);
+	ck_assert_int_eq(ft_store_get_bundle(&r, 0, NULL, &len), FT_EINVAL);
+	ck_assert_int_eq(ft_store_get_bundle(&r, 0, &d, NULL), FT_EINVAL);
+	ft_store_read_end(&r);
+
+	append_new(s, m, &sg, id, 1, 0);
+	id += 1;
+	append_new(s, m, &sg, id, 254, 0);
+	id += 254;
+	ck_assert_int_eq(bundle_state(s, m, 0), FT_ENOTFOUND);
+
+	/* A failing batch that would complete bundle 0 stores nothing. */
+	set_item(&it[0], b[0], 5000);
+	set_item(&it[1], b[1], 5001);
+	sg.fail = FT_ECRYPTO;
+	ck_assert_int_eq(ft_store_append(s, it, 2, sign_cb, &sg, &ns),
+			 FT_ECRYPTO);
+	sg.fail = 0;
+	ck_assert_int_eq(bundle_state(s, m, 0), FT_ENOTFOUND);
+	check_store(s, m, &sg);
+
+	/* A single append completes it; a snapshot taken now keeps not
+	 * seeing the bundles completed after it. */
+	append_new(s, m, &sg, id, 1, 0);
+	id += 1;
+	ck_assert_int_eq(bundle_state(s, m, 0), 0);
+	ck_assert_int_eq(ft_store_read_begin(&r), 0);
+
+	/* 256 -> 1034: bundles 1, 2 and 3 in one batch. */
+	append_new(s, m, &sg, id, 3 * 256 + 10, 0);
+	id += 3 * 256 + 10;
+	ck_assert_int_eq(ft_store_get_bundle(&r, 0, &d, &len), 0);
+	ck_assert_int_eq(ft_store_get_bundle(&r, 1, &d, &len), FT_ENOTFOUND);
+	ft_store_read_end(&r);
+	ck_assert_int_eq(ft_store_read_begin(&r), 0);
+	ck_assert_int_eq(ft_store_get_bundle(&r, 3, &d, &len), 0);
+	ck_assert_int_eq(ft_store_get_bundle(&r, 4, &d, &len), FT_ENOTFOUND);
+	ft_store_read_end(&r);
+	ft_store_reader_free(&r);
+	check_store(s, m, &sg);
+
+	/* From mid-bundle to mid-bundle (1034 -> 2034), to the boundary
+	 * (2048), then aligned to aligned (2560: bundles 8 and 9). */
+	append_new(s, m, &sg, id, 1000, 0);
+	id += 1000;
+	append_new(s, m, &sg, id, 14, 0);
+	id += 14;
+	ck_assert_int_eq(bundle_state(s, m, 7), 0);
+	ck_assert_int_eq(bundle_state(s, m, 8), FT_ENOTFOUND);
+	append_new(s, m, &sg, id, 512, 0);
+	id += 512;
+	ck_assert_int_eq(bundle_state(s, m, 9), 0);
+	ck_assert_int_eq(bundle_state(s, m, 10), FT_ENOTFOUND);
+	check_store(s, m, &sg);
+
+	/* Duplicates do not count: a batch of old entries plus the one new
+	 * entry that completes bundle 10 (size 2815 -> 2816). */
+	append_new(s, m, &sg, id, 255, 0);
+	id += 255;
+	set_item(&it[0], b[0], 7);
+	set_item(&it[1], b[1], id);
+	ck_assert_int_eq(ft_store_append(s, it, 2, sign_cb, &sg, &ns), 0);
+	ck_assert_uint_eq(ns, 2816);
+	model_append(m, id, entry_len(id));
+	id++;
+	ck_assert_int_eq(bundle_state(s, m, 10), 0);
+
+	/* One entry at a time across a boundary, and large entries. */
+	for (int i = 0; i < 260; i++) {
+		append_new(s, m, &sg, id++, 1, 0);
+	}
+	append_new(s, m, &sg, id, 300, FT_ENTRY_MAX);
+	id += 300;
+	check_store(s, m, &sg);
+	ft_store_close(s);
+
+	s = open_ok(dir, 0);
+	check_store(s, m, &sg);
+	append_new(s, m, &sg, id, 700, 0);
+	check_store(s, m, &sg);
+	ft_store_close(s);
+
+	model_free(m);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+/*
+ * "bundles" must end at the last full bundle and that one must equal its
+ * entries: lost, altered, truncated, or one too many is FT_ESTORE_CORRUPT
+ * at open. (Older bundles are not reread at open.)
+ */
+START_TEST(test_bundle_tamper)
+{
+	char *dir = new_store(0);
+	model *m = model_new();
+	signer sg;
+	ft_store *s;
+	uint8_t key2[8] = {0, 0, 0, 0, 0, 0, 0, 2};
+	uint8_t key3[8] = {0, 0, 0, 0, 0, 0, 0, 3};
+	uint8_t key0[8] = {0};
+	size_t olen, len, wlen;
+	uint8_t *orig, *buf, *want;
+
+	signer_init(&sg);
+	s = open_ok(dir, 0);
+	append_new(s, m, &sg, 0, 1000, 0);
+	ft_store_close(s);
+
+	/* The stored bytes are exactly the C2SP bundle. */
+	want = model_bundle(m, 2, &wlen);
+	orig = malloc(wlen + 1);
+	buf = malloc(wlen + 1);
+	ck_assert(orig != NULL && buf != NULL);
+	olen = wlen + 1;
+	raw(dir, "bundles", RAW_GET, key2, 8, orig, &olen);
+	ck_assert_uint_eq(olen, wlen);
+	ck_assert_mem_eq(orig, want, wlen);
+
+	/* Lost. */
+	raw(dir, "bundles", RAW_DEL, key2, 8, NULL, NULL);
+	expect_corrupt(dir);
+
+	/* A flipped length prefix, entry byte, last byte. */
+	static const size_t pos[] = {0, 1, 2, 1000, (size_t)-1};
+	for (size_t k = 0; k < sizeof pos / sizeof pos[0]; k++) {
+		size_t p = pos[k] == (size_t)-1 ? olen - 1 : pos[k];
+
+		memcpy(buf, orig, olen);
+		buf[p] ^= 0x01;
+		len = olen;
+		raw(dir, "bundles", RAW_PUT, key2, 8, buf, &len);
+		expect_corrupt(dir);
+	}
+	/* Truncated, or a byte too long. */
+	len = olen - 1;
+	raw(dir, "bundles", RAW_PUT, key2, 8, orig, &len);
+	expect_corrupt(dir);
+	memcpy(buf, orig, olen);
+	buf[olen] = 0;
+	len = olen + 1;
+	raw(dir, "bundles", RAW_PUT, key2, 8, buf, &len);
+	expect_corrupt(dir);
+	len = olen;
+	raw(dir, "bundles", RAW_PUT, key2, 8, orig, &len);
+	s = open_ok(dir, 0);
+	ft_store_close(s);
+
+	/* One past the tree: bundle 3 at size 1000. */
+	raw(dir, "bundles", RAW_PUT, key3, 8, orig, &len);
+	expect_corrupt(dir);
+	raw(dir, "bundles", RAW_DEL, key3, 8, NULL, NULL);
+
+	/* Restored: whole again, and bundle 3 is stored when complete. */
+	s = open_ok(dir, 0);
+	check_store(s, m, &sg);
+	append_new(s, m, &sg, 1000, 30, 0);
+	check_store(s, m, &sg);
+	ft_store_close(s);
+	s = open_ok(dir, 0);
+	check_store(s, m, &sg);
+	ft_store_close(s);
+
+	/* Below 256 entries no bundle may exist. */
+	char *d2 = new_store(0);
+	model *m2 = model_new();
+	s = open_ok(d2, 0);
+	append_new(s, m2, &sg, 0, 255, 0);
+	ft_store_close(s);
+	len = olen;
+	raw(d2, "bundles", RAW_PUT, key0, 8, orig, &len);
+	expect_corrupt(d2);
+	raw(d2, "bundles", RAW_DEL, key0, 8, NULL, NULL);
+	s = open_ok(d2, 0);
+	check_store(s, m2, &sg);
+	ft_store_close(s);
+	model_free(m2);
+	tu_rmtree(d2);
+	free(d2);
+
+	free(want);
+	free(orig);
+	free(buf);
+	model_free(m);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -1374,6 +1659,8 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_corrupt_detected);
 	tcase_add_test(tc, test_inner_nodes);
 	tcase_add_test(tc, test_inner_tamper);
+	tcase_add_test(tc, test_bundles);
+	tcase_add_test(tc, test_bundle_tamper);
 	suite_add_tcase(s, tc);
 	return s;
 }
