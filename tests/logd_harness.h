@@ -5,6 +5,19 @@
  * test_nginx). Never uses any address but 127.0.0.1.
  *
  * The ftlogd binary is $FTLOG_BUILDDIR/logd/ftlogd.
+ *
+ * Nothing here calls Check's assertions: every function returns an error,
+ * so the client functions may be used from several threads at once (one
+ * lh_conn per thread). Spawning and stopping the server (lh_init,
+ * lh_start, lh_stop, lh_kill, lh_cleanup, lh_run) must happen on the main
+ * thread: the server is started with PR_SET_PDEATHSIG, which fires when
+ * the thread that forked it ends.
+ *
+ * A server never outlives the test process (PR_SET_PDEATHSIG). If the test
+ * process exits normally with servers not cleaned up, they are killed, the
+ * tail of each log is printed to stderr and the temporary directories are
+ * removed (kept if $FTLOG_KEEP_TMP is set); a failed Check assertion ends
+ * the process with _exit, which is what lh_suite_setup is for.
  */
 #ifndef FTLOG_LOGD_HARNESS_H
 #define FTLOG_LOGD_HARNESS_H
@@ -26,6 +39,16 @@ typedef struct lh_server {
 	pid_t pid;        /* 0 when not running */
 	int port;
 } lh_server;
+
+/*
+ * Unchecked fixture for a TCase that uses servers:
+ *   tcase_add_unchecked_fixture(tc, lh_suite_setup, lh_suite_teardown);
+ * Puts every temporary directory of its tests under one root that is
+ * removed afterwards, also when a test fails (Check ends a failed test
+ * with _exit, so the test process cannot clean up after itself).
+ */
+void lh_suite_setup(void);
+void lh_suite_teardown(void);
 
 /* Path of the ftlogd binary. */
 const char *lh_ftlogd_path(void);
@@ -54,6 +77,24 @@ void lh_kill(lh_server *s);
 /* Stop if running and remove the temp dir. */
 void lh_cleanup(lh_server *s);
 
+/*
+ * Run "ftlogd ARGS..." (args NULL-terminated, without argv[0]) to
+ * completion (at most 30 s), stdin from /dev/null. stdout and stderr are
+ * returned as malloc'd NUL-terminated strings in *out and *err when those
+ * are not NULL (caller frees). Returns the exit status, 128+signal, or -1.
+ */
+int lh_run(const char *const *args, char **out, char **err);
+
+/*
+ * 0 if the server's log holds no sanitizer report (AddressSanitizer,
+ * LeakSanitizer, UndefinedBehaviorSanitizer "runtime error:"); else the
+ * tail of the log is printed to stderr and -1 is returned.
+ */
+int lh_log_clean(const lh_server *s);
+
+/* 1 if the server process is still running (not exited on its own). */
+int lh_alive(lh_server *s);
+
 /* ---- A small blocking HTTP/1.1 client. */
 
 typedef struct lh_resp {
@@ -65,8 +106,10 @@ typedef struct lh_resp {
 
 /*
  * One request on a fresh connection to 127.0.0.1:port ("Connection:
- * close"). body may be NULL. 0 with *out filled, or -1 (connection
- * failure, timeout of 30 s, or malformed response).
+ * close"). body may be NULL: then no Content-Length is sent at all; a
+ * non-NULL body (even of length 0) is sent with its Content-Length.
+ * 0 with *out filled, or -1 (connection failure, timeout of 30 s, or
+ * malformed response). *out is zeroed on failure.
  */
 int lh_http(int port, const char *method, const char *path,
 	    const void *body, size_t body_len, lh_resp *out);
@@ -82,10 +125,12 @@ typedef struct lh_conn {
 	int fd;
 	uint8_t *buf;
 	size_t len, cap;
+	int head_req; /* the last request was HEAD: its response has no body */
 } lh_conn;
 
 int lh_conn_open(lh_conn *c, int port);
-/* Send one request (keep-alive) and read its response. */
+/* Send one request (keep-alive) and read its response. body as in
+ * lh_http. Timeout 30 s. */
 int lh_conn_request(lh_conn *c, const char *method, const char *path,
 		    const void *body, size_t body_len, lh_resp *out);
 /* Write raw bytes; 0 or -1. */
@@ -100,8 +145,47 @@ void lh_conn_close(lh_conn *c);
 int lh_add(int port, const void *entry, size_t len, uint64_t *index,
 	   lh_resp *proof_out);
 
+/*
+ * POST /add on a keep-alive connection. Returns 0 on a 200 answer whose
+ * body parses as a tlog-proof (index in *index); -1 otherwise. *out (if
+ * not NULL) receives the response whenever one was read, also on a non-200
+ * status, so the caller can look at it; free it with lh_resp_free.
+ */
+int lh_conn_add(lh_conn *c, const void *entry, size_t len, uint64_t *index,
+		lh_resp *out);
+
 /* GET /checkpoint, verified with s->vkey; size/root out. 0 or -1. */
 int lh_checkpoint(const lh_server *s, uint64_t *size, uint8_t root[32],
 		  lh_resp *raw_out);
+
+/*
+ * Open a signed checkpoint with s->vkey and parse it (origin must be
+ * s->origin). 0 or a negative FT_E* code.
+ */
+int lh_open_checkpoint(const lh_server *s, const uint8_t *note, size_t len,
+		       uint64_t *size, uint8_t root[32]);
+
+/*
+ * Fully check a tlog-proof answer from POST /add: syntax, the extra line
+ * equals entry (if entry is not NULL), the checkpoint is signed by s->vkey
+ * with the right origin, and the inclusion path leads from the entry's
+ * leaf hash to its root. Outputs (any may be NULL): the index, the
+ * checkpoint's size and root, and the signed checkpoint inside body.
+ * 0 or a negative FT_E* code.
+ */
+int lh_check_tlog_proof(const lh_server *s, const uint8_t *body, size_t len,
+			const void *entry, size_t entry_len, uint64_t *index,
+			uint64_t *size, uint8_t root[32],
+			const uint8_t **note, size_t *note_len);
+
+/*
+ * Parse lines of canonical base64 hashes ("h\n" each; the empty text is
+ * zero hashes) into out (room for max). 0 or -1.
+ */
+int lh_parse_hashes(const uint8_t *p, size_t len, ft_hash *out, size_t max,
+		    size_t *n);
+
+/* Lowercase hex of n bytes into out (2n+1 bytes). */
+void lh_hex(const uint8_t *in, size_t n, char *out);
 
 #endif

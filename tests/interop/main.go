@@ -14,6 +14,12 @@
 //	                               strings, tile paths and signed notes
 //	ftlog-interop-go synthetic DIR proofs and tree hashes of huge trees
 //	                               over synthetic stored hashes
+//	ftlog-interop-go serve-verify URL VKEY [OLD...]
+//	                               check a running ftlogd at URL
+//	                               (http://127.0.0.1:PORT only) with
+//	                               note.Open and tlog over HTTP tiles;
+//	                               OLD are files holding older signed
+//	                               checkpoints of the same log
 //
 // verify prints one line per check, "ok <what>" or "FAIL <what>: <why>",
 // then "summary ok=<n> fail=<n>", and exits 1 if anything failed.
@@ -50,12 +56,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -68,9 +77,13 @@ const (
 	maxEntry   = 65535
 )
 
-const usage = "usage: ftlog-interop-go verify|generate|sign|parse|synthetic DIR"
+const usage = "usage: ftlog-interop-go verify|generate|sign|parse|synthetic DIR\n" +
+	"       ftlog-interop-go serve-verify http://127.0.0.1:PORT VKEY [OLD-CHECKPOINT-FILE...]"
 
 func main() {
+	if len(os.Args) >= 4 && os.Args[1] == "serve-verify" {
+		os.Exit(serveVerify(os.Args[2], os.Args[3], os.Args[4:]))
+	}
 	if len(os.Args) != 3 {
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
@@ -1721,4 +1734,286 @@ func min(a, b int) int {
 		return a
 	}
 	return b
+}
+
+// ---- serve-verify: the Go reference against a running ftlogd. ----------
+
+// httpTileReader fetches C2SP tiles from a running ftlogd for
+// tlog.TileHashReader, which authenticates them against the tree hash.
+type httpTileReader struct {
+	get func(path string) ([]byte, error)
+}
+
+func (r httpTileReader) Height() int { return tileHeight }
+
+func (r httpTileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
+	out := make([][]byte, len(tiles))
+	for i, t := range tiles {
+		b, err := r.get("/" + c2spPath(t))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+func (r httpTileReader) SaveTiles([]tlog.Tile, [][]byte) {}
+
+// parseBundle splits a C2SP entry bundle that must hold exactly n entries.
+func parseBundle(b []byte, n int) ([][]byte, error) {
+	var out [][]byte
+	for len(b) > 0 {
+		if len(b) < 2 {
+			return nil, errors.New("truncated length prefix")
+		}
+		l := int(b[0])<<8 | int(b[1])
+		if len(b) < 2+l {
+			return nil, errors.New("truncated entry")
+		}
+		out = append(out, b[2:2+l])
+		b = b[2+l:]
+	}
+	if len(out) != n {
+		return nil, fmt.Errorf("bundle holds %d entries, want %d", len(out), n)
+	}
+	return out, nil
+}
+
+// parseServedProof parses an ftlogd proof answer: for inclusion proofs
+// an "index I" line first (wantIndex >= 0), then one base64 hash a line.
+func parseServedProof(b []byte, wantIndex int64) ([]tlog.Hash, error) {
+	s := string(b)
+	if wantIndex >= 0 {
+		first := fmt.Sprintf("index %d\n", wantIndex)
+		if !strings.HasPrefix(s, first) {
+			return nil, fmt.Errorf("answer does not start with %q", first)
+		}
+		s = s[len(first):]
+	}
+	if s == "" {
+		return nil, nil
+	}
+	if !strings.HasSuffix(s, "\n") {
+		return nil, errors.New("answer does not end in a newline")
+	}
+	var out []tlog.Hash
+	for _, l := range strings.Split(strings.TrimSuffix(s, "\n"), "\n") {
+		h, err := tlog.ParseHash(l)
+		if err != nil || h.String() != l {
+			return nil, fmt.Errorf("bad hash line %q", l)
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+// serveVerify checks a running ftlogd with the Go reference only: the
+// served checkpoint opens with note.Open under VKEY; tlog.TileHashReader
+// over tiles fetched by HTTP (and authenticated against that checkpoint)
+// feeds tlog.ProveRecord and tlog.ProveTree; the records come from the
+// served entry bundles; tlog.CheckRecord and tlog.CheckTree accept the
+// proofs; and ftlogd's own /proof answers equal Go's proofs. OLD are files
+// with older signed checkpoints of the same log. It prints lines as
+// verify does:
+//
+//	ok vkey, ok checkpoint, ok treehash, ok record <I> (for I in 0, 1,
+//	255, 256, 257, N/2, N-1 that are < N), ok tree <M> (per OLD file),
+//	ok tampered tree hash refused, then the summary line.
+func serveVerify(base, vkey string, olds []string) int {
+	r := &reporter{out: bufio.NewWriter(os.Stdout)}
+	defer r.out.Flush()
+	finish := func() int {
+		fmt.Fprintf(r.out, "summary ok=%d fail=%d\n", r.ok, r.fail)
+		if r.fail != 0 {
+			return 1
+		}
+		return 0
+	}
+
+	// Only ever talk to the loopback address, never through a proxy.
+	const prefix = "http://127.0.0.1:"
+	port := strings.TrimPrefix(base, prefix)
+	if !strings.HasPrefix(base, prefix) || port == "" || strings.Trim(port, "0123456789") != "" {
+		r.check("url", func() error { return fmt.Errorf("%q is not http://127.0.0.1:PORT", base) })
+		return finish()
+	}
+	client := &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: &http.Transport{Proxy: nil},
+		// A redirect could lead away from 127.0.0.1: never follow one.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	get := func(path string) ([]byte, error) {
+		resp, err := client.Get(base + path)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<24))
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("GET %s: status %d: %q", path, resp.StatusCode, b)
+		}
+		return b, nil
+	}
+
+	var verifier note.Verifier
+	if !r.check("vkey", func() (err error) { verifier, err = note.NewVerifier(vkey); return }) {
+		return finish()
+	}
+	openCheckpoint := func(msg []byte) (checkpoint, error) {
+		n, err := note.Open(msg, note.VerifierList(verifier))
+		if err != nil {
+			return checkpoint{}, err
+		}
+		c, err := parseCheckpoint(n.Text)
+		if err != nil {
+			return c, err
+		}
+		if c.origin != verifier.Name() {
+			return c, fmt.Errorf("origin %q is not the key name %q", c.origin, verifier.Name())
+		}
+		return c, nil
+	}
+	var cur checkpoint
+	if !r.check("checkpoint", func() error {
+		msg, err := get("/checkpoint")
+		if err != nil {
+			return err
+		}
+		if cur, err = openCheckpoint(msg); err != nil {
+			return err
+		}
+		if cur.size == 0 {
+			return errors.New("empty tree: nothing to check")
+		}
+		return nil
+	}) {
+		return finish()
+	}
+	n := cur.size
+	tr := httpTileReader{get: get}
+	thr := tlog.TileHashReader(tlog.Tree{N: n, Hash: cur.root}, tr)
+	r.check("treehash", func() error {
+		h, err := tlog.TreeHash(n, thr)
+		if err != nil {
+			return err
+		}
+		if h != cur.root {
+			return fmt.Errorf("tlog.TreeHash %v, checkpoint root %v", h, cur.root)
+		}
+		return nil
+	})
+
+	seen := map[int64]bool{}
+	var records []int64
+	for _, i := range []int64{0, 1, 255, 256, 257, n / 2, n - 1} {
+		if i >= 0 && i < n && !seen[i] {
+			seen[i] = true
+			records = append(records, i)
+		}
+	}
+	sort.Slice(records, func(a, b int) bool { return records[a] < records[b] })
+	for _, i := range records {
+		r.check(fmt.Sprintf("record %d", i), func() error {
+			proof, err := tlog.ProveRecord(n, i, thr)
+			if err != nil {
+				return fmt.Errorf("ProveRecord: %v", err)
+			}
+			bt := tlog.Tile{H: tileHeight, L: -1, N: i / tileWidth, W: tileWidth}
+			if (i/tileWidth+1)*tileWidth > n {
+				bt.W = int(n % tileWidth)
+			}
+			b, err := get("/" + c2spPath(bt))
+			if err != nil {
+				return err
+			}
+			entries, err := parseBundle(b, bt.W)
+			if err != nil {
+				return fmt.Errorf("%s: %v", c2spPath(bt), err)
+			}
+			leaf := tlog.RecordHash(entries[i%tileWidth])
+			if err := tlog.CheckRecord(proof, n, cur.root, i, leaf); err != nil {
+				return fmt.Errorf("CheckRecord: %v", err)
+			}
+			for _, q := range []string{
+				fmt.Sprintf("/proof/inclusion?index=%d&size=%d", i, n),
+				fmt.Sprintf("/proof/inclusion?leaf=%x&size=%d", leaf[:], n),
+			} {
+				b, err := get(q)
+				if err != nil {
+					return err
+				}
+				served, err := parseServedProof(b, i)
+				if err != nil {
+					return fmt.Errorf("%s: %v", q, err)
+				}
+				if !equalHashes(served, proof) {
+					return fmt.Errorf("%s differs from tlog.ProveRecord", q)
+				}
+			}
+			return nil
+		})
+	}
+
+	for _, path := range olds {
+		msg, err := os.ReadFile(path)
+		if err != nil {
+			r.check("tree "+path, func() error { return err })
+			continue
+		}
+		old, err := openCheckpoint(msg)
+		if err != nil {
+			r.check("tree "+path, func() error { return err })
+			continue
+		}
+		r.check(fmt.Sprintf("tree %d", old.size), func() error {
+			if old.size < 1 || old.size > n {
+				return fmt.Errorf("old size %d not in 1..%d", old.size, n)
+			}
+			h, err := tlog.TreeHash(old.size, thr)
+			if err != nil {
+				return err
+			}
+			if h != old.root {
+				return fmt.Errorf("tlog.TreeHash(%d) %v, old checkpoint root %v", old.size, h, old.root)
+			}
+			proof, err := tlog.ProveTree(n, old.size, thr)
+			if err != nil {
+				return fmt.Errorf("ProveTree: %v", err)
+			}
+			if err := tlog.CheckTree(proof, n, cur.root, old.size, old.root); err != nil {
+				return fmt.Errorf("CheckTree: %v", err)
+			}
+			q := fmt.Sprintf("/proof/consistency?old=%d&new=%d", old.size, n)
+			b, err := get(q)
+			if err != nil {
+				return err
+			}
+			served, err := parseServedProof(b, -1)
+			if err != nil {
+				return fmt.Errorf("%s: %v", q, err)
+			}
+			if !equalHashes(served, proof) {
+				return fmt.Errorf("%s differs from tlog.ProveTree", q)
+			}
+			return nil
+		})
+	}
+
+	// The tiles are really authenticated: a tree hash that is off by one
+	// bit must make the tile reader refuse them.
+	r.check("tampered tree hash refused", func() error {
+		bad := cur.root
+		bad[0] ^= 1
+		badr := tlog.TileHashReader(tlog.Tree{N: n, Hash: bad}, tr)
+		if _, err := tlog.ProveRecord(n, n-1, badr); err == nil {
+			return errors.New("tlog accepted tiles against a wrong tree hash")
+		}
+		return nil
+	})
+	return finish()
 }
