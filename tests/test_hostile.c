@@ -1283,6 +1283,9 @@ static Suite *hostile_suite(void)
 
 	for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
 		TCase *tc = tcase_create(tests[i].name);
+		/* Temp dirs of a failed test are removed by the parent. */
+		tcase_add_unchecked_fixture(tc, lh_suite_setup,
+					    lh_suite_teardown);
 		tcase_add_checked_fixture(tc, srv_setup, srv_teardown);
 		tcase_set_timeout(tc, 30);
 		tcase_add_test(tc, tests[i].fn);

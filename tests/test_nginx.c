@@ -658,6 +658,7 @@ static Suite *nginx_suite(void)
 	Suite *s = suite_create("nginx");
 	TCase *tc = tcase_create("nginx");
 
+	tcase_add_unchecked_fixture(tc, lh_suite_setup, lh_suite_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, nginx_serves_the_same_bytes);
 	suite_add_tcase(s, tc);
