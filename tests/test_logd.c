@@ -682,6 +682,70 @@ START_TEST(test_cli)
 }
 END_TEST
 
+
+/* ---- Tests: the config file. -------------------------------------------- */
+
+START_TEST(test_config_file)
+{
+	lh_server s;
+	char *out = NULL, *err = NULL;
+	uint8_t body[150];
+	lh_resp r;
+	int rc;
+
+	memset(body, 'c', sizeof body);
+	ck_assert_int_eq(lh_init(&s, "config.example/log"), 0);
+	char *conf = strf("%s/ftlogd.conf", s.dir);
+	const char text[] = "# ftlogd settings\n"
+			    "\n"
+			    "batch-interval = 20ms\n"
+			    "max-body-bytes = 100\n"
+			    "log-level = debug\n";
+	ck_assert_int_eq(tu_write_file(conf, text, sizeof text - 1), 0);
+
+	/* The file applies: bodies over 100 bytes get 413. */
+	const char *a1[] = {"--config", conf, NULL};
+	ck_assert_int_eq(lh_start(&s, 0, a1), 0);
+	expect_error(s.port, "POST", "/add", body, sizeof body, 413);
+	ck_assert_int_eq(lh_stop(&s), 0);
+
+	/* A flag wins over the file. */
+	const char *a2[] = {"--config", conf, "--max-body-bytes", "200", NULL};
+	ck_assert_int_eq(lh_start(&s, 0, a2), 0);
+	ck_assert_int_eq(lh_http(s.port, "POST", "/add", body, sizeof body,
+				 &r),
+			 0);
+	ck_assert_int_eq(r.status, 200);
+	lh_resp_free(&r);
+	ck_assert_int_eq(lh_stop(&s), 0);
+
+	/* A bad line: exit 1 at startup, "FILE:LINE: reason". */
+	const char bad[] = "batch-interval = 20ms\nbatch-interval = 30ms\n";
+	ck_assert_int_eq(tu_write_file(conf, bad, sizeof bad - 1), 0);
+	const char *serve[] = {"serve", "--data", s.data, "--listen",
+			       "127.0.0.1:0", "--config", conf, NULL};
+	rc = lh_run(serve, &out, &err);
+	ck_assert_msg(rc == 1, "bad config: exit %d", rc);
+	char *where = strf("%s:2:", conf);
+	ck_assert_msg(strstr(err, where) != NULL, "no \"%s\" in: %s", where,
+		      err);
+	free(where);
+	free(out);
+	free(err);
+
+	/* An unknown key is refused too. */
+	const char unknown[] = "batch-intervall = 20ms\n";
+	ck_assert_int_eq(tu_write_file(conf, unknown, sizeof unknown - 1), 0);
+	rc = lh_run(serve, &out, &err);
+	ck_assert_msg(rc == 1, "unknown key: exit %d", rc);
+	free(out);
+	free(err);
+	free(conf);
+	ck_assert_int_eq(lh_log_clean(&s), 0);
+	lh_cleanup(&s);
+}
+END_TEST
+
 /* ---- Tests: an empty log. ---------------------------------------------- */
 
 START_TEST(test_empty_log)
@@ -1804,6 +1868,7 @@ static Suite *logd_suite(void)
 	tcase_set_timeout(cli, 60);
 	tcase_add_test(cli, test_init_key);
 	tcase_add_test(cli, test_cli);
+	tcase_add_test(cli, test_config_file);
 	tcase_add_unchecked_fixture(cli, lh_suite_setup, lh_suite_teardown);
 	suite_add_tcase(s, cli);
 
