@@ -4,11 +4,15 @@
  * A connection is a small state machine, driven only by libuv callbacks on
  * the loop thread:
  *
- *   IDLE      waiting for (the rest of) a request; bytes are fed to the
- *             ft_http parser as they arrive.
- *   DEFERRED  a complete request is with the api (POST /add waiting for its
- *             batch); done_cb moves us to WRITING.
- *   WRITING   one response is being written (one uv_write of head + body).
+ *   ACTIVE    requests are received, handed to the api and answered. Input
+ *             and output run side by side (HTTP/1.1 pipelining):
+ *             - input: bytes are fed to the ft_http parser as they arrive;
+ *               each complete request gets a slot at the tail of the
+ *               connection's queue and goes to the api at once, whether the
+ *               requests before it are answered yet or not;
+ *             - output: the answers are written from the head of the queue,
+ *               strictly in request order, one uv_write at a time (several
+ *               ready answers may share one uv_write).
  *   LINGER    the last response is written; our side is shut down and we
  *             read and discard what the client still sends until it
  *             closes (or LINGER_MS), so that closing a socket with unread
@@ -17,16 +21,29 @@
  *   CLOSING   uv_close was called on both handles; the memory is freed in
  *             the second close callback and nowhere else.
  *
- * Bounded input: only IDLE parses. In DEFERRED and WRITING we keep reading
- * into the fixed read buffer (RBUF_CAP bytes) so a client that goes away
- * while its request is pending is noticed and the request cancelled; once
- * the buffer is full we uv_read_stop and the rest stays in the kernel (TCP
- * flow control then stops the client). Pipelined requests are parsed one at
- * a time from that buffer after the previous response is written, so they
- * are answered strictly in order.
+ * The request queue. A slot is deferred (the api holds it: POST /add waits
+ * for its batch) or ready (its ft_resp is filled in). An immediate answer
+ * behind a deferred one waits in its slot. The api gets the slot itself as
+ * its conn_ctx, and a slot's memory lives until its answer is written or
+ * the connection's close callback runs, so a deferred answer always finds
+ * it; every slot still deferred when the connection lingers or closes is
+ * cancelled (ft_api_cancel) exactly once first.
  *
- * Timeouts use one uv_timer per connection, re-armed for the deadline of
- * the current state (see conn_deadline).
+ * Bounded input and work: at most MAX_INFLIGHT slots per connection (and
+ * about MAX_QUEUED_BYTES of answers waiting to be written); at the cap we
+ * stop parsing (buffered bytes wait) and resume as answers are written. Reading goes on into the fixed read buffer (RBUF_CAP bytes) so a
+ * client that goes away while requests are pending is noticed and they are
+ * cancelled; once the buffer is full we uv_read_stop and the rest stays in
+ * the kernel (TCP flow control then stops the client).
+ *
+ * The end of input ("input done"): after a request that asks to close (or
+ * is answered with resp.close), after a parse error or timeout (its error
+ * answer is queued), after the client's EOF, and at shutdown. Nothing more
+ * is parsed; what is queued is answered, the last answer says "Connection:
+ * close", and then we linger and close.
+ *
+ * Timeouts use one uv_timer per connection, re-armed for the earliest
+ * deadline (see conn_deadline).
  */
 #include <assert.h>
 #include <limits.h>
@@ -48,9 +65,19 @@
 
 #define LISTEN_BACKLOG 1024
 /* Read buffer per connection. The parser copies what it needs, so this only
- * bounds what a pipelining client can park with us while a request is being
- * answered; it is smaller than any request the limits allow. */
+ * bounds what a pipelining client can park with us while its requests are
+ * being answered or the queue is full; it is smaller than any request the
+ * limits allow. */
 #define RBUF_CAP (16 * 1024)
+/* Requests in flight (received, not yet fully answered) per connection. */
+#define MAX_INFLIGHT FT_SERVER_MAX_INFLIGHT
+/* Answer bodies queued per connection (ready, not yet written) past which
+ * no more requests are parsed until some are written: a client that
+ * pipelines large GETs and reads slowly holds about this much, not
+ * MAX_INFLIGHT whole answers. */
+#define MAX_QUEUED_BYTES (256 * 1024)
+/* Ready answers written with one uv_write (two buffers each). */
+#define WRITE_BATCH 16
 /* Room for the response head: status line, Date, Server, type, length,
  * Connection, Cache-Control, a 96-byte extra header, nosniff. */
 #define HEAD_CAP 1024
@@ -80,12 +107,24 @@ static char refused_response[] =
 	"\r\n" REFUSED_BODY;
 
 enum conn_state {
-	CS_IDLE = 0,
-	CS_DEFERRED,
-	CS_WRITING,
+	CS_ACTIVE = 0,
 	CS_LINGER,
 	CS_CLOSING,
 };
+
+struct conn;
+
+/* One request in flight; see "The request queue" above. */
+typedef struct slot {
+	struct slot *next;    /* towards the tail (later requests) */
+	struct conn *c;
+	void *pending;        /* the api's handle while deferred, else NULL */
+	int ready;            /* resp holds the answer */
+	int is_head;          /* HEAD: send the head only */
+	int keep_alive;       /* the request allows keep-alive */
+	ft_resp resp;         /* owns its body once ready */
+	char head[HEAD_CAP];  /* formatted when the write starts */
+} slot;
 
 typedef struct conn {
 	uv_tcp_t tcp;         /* data = the conn */
@@ -99,19 +138,23 @@ typedef struct conn {
 	int nclosed;          /* close callbacks seen (2 = both handles) */
 	int reading;          /* uv_read_start is in effect */
 	int eof;              /* the client shut down its side */
-	/* The current request. */
+	int in_done;          /* no more requests are parsed (see above) */
+	/* The request being received. */
 	int req_started;      /* bytes of it were fed to the parser */
 	uint64_t req_start;   /* uv_now when they were */
 	uint64_t nreqs;       /* requests answered on this connection */
-	uint64_t idle_since;  /* uv_now when the last response was written */
-	int is_head;          /* HEAD: send the head only */
-	int keep_alive;       /* the request allows keep-alive */
+	uint64_t idle_since;  /* uv_now when the queue last became empty */
+	/* Requests in flight, oldest first. Owned by the conn; freed when
+	 * written or in the close callback. */
+	slot *sq_head, *sq_tail;
+	unsigned nq;          /* slots in the queue (<= MAX_INFLIGHT) */
+	unsigned npending;    /* of those, still with the api */
+	size_t qbytes;        /* sum of the queued slots' resp.body_len */
+	/* The write in flight: the first nwriting slots of the queue (or the
+	 * static 503 of a refused connection). */
+	int writing;
+	unsigned nwriting;
 	int close_after;      /* linger and close after this write */
-	void *pending;        /* the api's handle while DEFERRED */
-	/* The write in flight. */
-	ft_resp resp;         /* owns the body being written */
-	int have_resp;
-	char head[HEAD_CAP];
 	uint64_t write_progress_at; /* uv_now of the last observed progress */
 	size_t wq_last;             /* write queue size seen then */
 	uint64_t linger_start;
@@ -152,7 +195,7 @@ struct ft_server {
 	uint8_t discard[DISCARD_CAP]; /* lingering reads land here */
 };
 
-static void conn_process(conn *c);
+static void conn_advance(conn *c);
 static void conn_close(conn *c);
 static void conn_arm_timer(conn *c);
 
@@ -208,6 +251,64 @@ static void conn_set_peer(conn *c)
 	if (n < 0 || (size_t)n >= sizeof c->peer) {
 		memcpy(c->peer, "?", 2); /* cannot happen: 47 + 6 < 64 */
 	}
+}
+
+/* ---- The request queue. */
+
+/* A new slot at the tail, or NULL when out of memory. */
+static slot *conn_slot_push(conn *c)
+{
+	assert(c->nq < MAX_INFLIGHT);
+	slot *sl = calloc(1, sizeof *sl);
+	if (sl == NULL) {
+		return NULL;
+	}
+	sl->c = c;
+	if (c->sq_tail != NULL) {
+		c->sq_tail->next = sl;
+	} else {
+		c->sq_head = sl;
+	}
+	c->sq_tail = sl;
+	c->nq++;
+	return sl;
+}
+
+/* Take the head slot off the queue and free it (its answer is written). */
+static void conn_slot_pop(conn *c)
+{
+	slot *sl = c->sq_head;
+
+	assert(sl != NULL && sl->pending == NULL);
+	c->sq_head = sl->next;
+	if (c->sq_head == NULL) {
+		c->sq_tail = NULL;
+	}
+	c->nq--;
+	assert(c->qbytes >= sl->resp.body_len);
+	c->qbytes -= sl->resp.body_len;
+	ft_resp_free(&sl->resp);
+	free(sl);
+}
+
+/* Whether no more requests may be parsed for now (back-pressure). */
+static int conn_queue_full(const conn *c)
+{
+	return c->nq >= MAX_INFLIGHT || c->qbytes >= MAX_QUEUED_BYTES;
+}
+
+/* Tell the api to forget every deferred request (each exactly once: the
+ * handle is dropped as it is cancelled). The slots stay until freed. */
+static void conn_cancel_pending(conn *c)
+{
+	for (slot *sl = c->sq_head; sl != NULL; sl = sl->next) {
+		if (sl->pending != NULL) {
+			ft_api_cancel(c->srv->api, sl->pending);
+			sl->pending = NULL;
+			c->npending--;
+		}
+	}
+	assert(c->npending == 0);
 }
 
 /* ---- Reading. */
@@ -307,30 +408,22 @@ static void conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 			return;
 		}
 		c->eof = 1;
-		if (c->state == CS_DEFERRED) {
+		if (c->npending > 0) {
 			/* As nginx does by default: a client that closes
-			 * while waiting is gone. The request's effect (if
-			 * any) still happens, only its answer is dropped. */
+			 * while waiting is gone. The requests' effects (if
+			 * any) still happen, only their answers are dropped. */
 			ft_log(FT_LOG_DEBUG,
-			       "conn %s: client closed with a request pending",
-			       c->peer);
+			       "conn %s: client closed with %u requests pending",
+			       c->peer, c->npending);
 			conn_close(c);
 			return;
 		}
-		if (c->state == CS_IDLE) {
-			conn_process(c);
-		}
-		/* WRITING: conn_process runs after the write completes. */
+		/* Answer what was received before the EOF. */
+		conn_advance(c);
 		return;
 	}
 	c->rlen += (size_t)nread;
-	if (c->state == CS_IDLE) {
-		conn_process(c);
-		return;
-	}
-	if (c->rlen == RBUF_CAP) {
-		conn_read_stop(c);
-	}
+	conn_advance(c);
 }
 
 /* ---- Timers. */
@@ -352,7 +445,7 @@ static uint64_t min_deadline(uint64_t a, uint64_t b)
 /*
  * Whether the head of the current request is complete and its body is
  * still arriving. A request without a body is complete with its head, and
- * then we are no longer IDLE, so this matters only for a body, whose
+ * is then dispatched at once, so this matters only for a body, whose
  * length the adapter records (content_length, 0 until the head is checked
  * and reset between requests) exactly when it accepts the head.
  */
@@ -362,70 +455,82 @@ static int conn_head_complete(const conn *c)
 }
 
 /*
- * The deadline of the current state, or 0 for none. A timeout of 0 means
- * "no limit".
- *   IDLE, no bytes yet: header_timeout on a fresh connection (a client
- *     must start its first request soon), idle_timeout between requests.
- *   IDLE, request started: header_timeout from its first byte until the
- *     head is complete, request_timeout for head and body. The deadline
- *     is never pushed back by more bytes, which is what stops slowloris.
+ * The deadline of the input side, or 0 for none. A timeout of 0 means "no
+ * limit".
+ *   Nothing received, nothing in flight: header_timeout on a fresh
+ *     connection (a client must start its first request soon),
+ *     idle_timeout between requests.
+ *   Nothing received, requests in flight: none (the sequencer bounds the
+ *     api's work; the write timeout guards the answers).
+ *   A request started: header_timeout from its first byte until the head
+ *     is complete, request_timeout for head and body. The deadline is
+ *     never pushed back by more bytes, which is what stops slowloris.
  *     While shutting down, a request being received gets at most
  *     SHUTDOWN_GRACE_MS more.
- *   WRITING: write_timeout since the last progress of the write (and at
- *     most write_timeout after the shutdown began).
- *   LINGER: LINGER_MS.
  */
-static uint64_t conn_deadline(const conn *c)
+static uint64_t conn_recv_deadline(const conn *c)
 {
 	const ft_server_opts *o = &c->srv->opts;
 	uint64_t d = 0;
 
-	switch (c->state) {
-	case CS_IDLE:
-		if (!c->req_started) {
-			uint64_t to = c->nreqs == 0 ? o->header_timeout_ms
-						    : o->idle_timeout_ms;
-			if (to != 0) {
-				d = add_ms(c->idle_since, to);
-			}
-			break;
+	if (c->in_done) {
+		return 0;
+	}
+	if (!c->req_started) {
+		if (c->sq_head != NULL || c->writing) {
+			return 0;
 		}
-		if (o->request_timeout_ms != 0) {
-			d = add_ms(c->req_start, o->request_timeout_ms);
-		}
-		if (o->header_timeout_ms != 0 && !conn_head_complete(c)) {
-			uint64_t h = add_ms(c->req_start, o->header_timeout_ms);
-			if (d == 0 || h < d) {
-				d = h;
-			}
-		}
-		if (c->srv->shutting_down) {
-			d = min_deadline(d, add_ms(c->srv->shutdown_at,
-						   SHUTDOWN_GRACE_MS));
-		}
-		break;
-	case CS_WRITING:
-		if (o->write_timeout_ms != 0) {
-			d = add_ms(c->write_progress_at, o->write_timeout_ms);
-			/* A reader slow enough to keep making progress must
-			 * still not hold the shutdown up for ever. */
-			if (c->srv->shutting_down) {
-				uint64_t e = add_ms(c->srv->shutdown_at,
-						    o->write_timeout_ms);
-				d = min_deadline(d, e);
-			}
-		}
-		break;
-	case CS_LINGER:
-		d = add_ms(c->linger_start,
-			   c->refused ? REFUSED_LINGER_MS : LINGER_MS);
-		break;
-	case CS_DEFERRED:
-	case CS_CLOSING:
-	default:
-		break;
+		uint64_t to = c->nreqs == 0 ? o->header_timeout_ms
+					    : o->idle_timeout_ms;
+		return to != 0 ? add_ms(c->idle_since, to) : 0;
+	}
+	if (o->request_timeout_ms != 0) {
+		d = add_ms(c->req_start, o->request_timeout_ms);
+	}
+	if (o->header_timeout_ms != 0 && !conn_head_complete(c)) {
+		d = min_deadline(d, add_ms(c->req_start, o->header_timeout_ms));
+	}
+	if (c->srv->shutting_down) {
+		d = min_deadline(d, add_ms(c->srv->shutdown_at,
+					   SHUTDOWN_GRACE_MS));
 	}
 	return d;
+}
+
+/* The deadline of the write in flight: write_timeout since its last
+ * progress (and at most write_timeout after the shutdown began). */
+static uint64_t conn_write_deadline(const conn *c)
+{
+	const ft_server_opts *o = &c->srv->opts;
+
+	if (!c->writing || o->write_timeout_ms == 0) {
+		return 0;
+	}
+	uint64_t d = add_ms(c->write_progress_at, o->write_timeout_ms);
+	/* A reader slow enough to keep making progress must still not hold
+	 * the shutdown up for ever. */
+	if (c->srv->shutting_down) {
+		d = min_deadline(d, add_ms(c->srv->shutdown_at,
+					   o->write_timeout_ms));
+	}
+	return d;
+}
+
+/* The earliest deadline of the connection, or 0 for none. LINGER:
+ * LINGER_MS (shorter for a refused connection). */
+static uint64_t conn_deadline(const conn *c)
+{
+	switch (c->state) {
+	case CS_ACTIVE:
+		return min_deadline(conn_recv_deadline(c),
+				    conn_write_deadline(c));
+	case CS_LINGER:
+		return add_ms(c->linger_start,
+			      c->refused ? REFUSED_LINGER_MS : LINGER_MS);
+	case CS_CLOSING:
+	default:
+		return 0;
+	}
 }
 
 static void conn_timer_cb(uv_timer_t *t);
@@ -470,27 +575,27 @@ static void conn_write_cb(uv_write_t *req, int status)
 		conn_close(c);
 		return;
 	}
-	if (c->have_resp) {
-		ft_resp_free(&c->resp);
-		c->have_resp = 0;
+	c->writing = 0;
+	for (unsigned i = 0; i < c->nwriting; i++) {
+		conn_slot_pop(c);
+		c->nreqs++;
 	}
+	c->nwriting = 0;
 	if (c->close_after) {
 		conn_linger(c);
 		return;
 	}
-	/* Keep-alive: on to the next request, maybe already buffered. */
-	c->state = CS_IDLE;
-	c->nreqs++;
-	c->req_started = 0;
-	c->idle_since = uv_now(c->srv->loop);
-	ft_http_next(&c->http);
-	conn_process(c);
+	if (c->sq_head == NULL) {
+		c->idle_since = uv_now(c->srv->loop);
+	}
+	/* Keep-alive: on to the next answers and requests. */
+	conn_advance(c);
 }
 
-/* Start the write of bufs; the state becomes WRITING. */
+/* Start the write of bufs (nwriting and close_after set by the caller). */
 static void conn_write(conn *c, const uv_buf_t *bufs, unsigned nbufs)
 {
-	c->state = CS_WRITING;
+	c->writing = 1;
 	c->write_progress_at = uv_now(c->srv->loop);
 	int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, nbufs,
 			 conn_write_cb);
@@ -501,118 +606,157 @@ static void conn_write(conn *c, const uv_buf_t *bufs, unsigned nbufs)
 		return;
 	}
 	c->wq_last = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
-	/* Pipelined input may still arrive into the bounded buffer; if it is
-	 * full, reading stays stopped until we parse again. A refused
-	 * connection reads nothing until it lingers. */
-	if (!c->refused && c->rlen < RBUF_CAP && !c->eof) {
-		if (conn_read_start(c) != 0) {
-			conn_close(c);
-			return;
-		}
-	}
 	conn_arm_timer(c);
 }
 
 /*
- * Write the answer to the current request. Takes over resp (its body now
- * belongs to c and is freed when the write is done or the connection
- * closes); *resp is cleared.
+ * Format the head of a ready slot's answer into sl->head and count it in
+ * the metrics. keep: whether it says keep-alive. Returns the head length,
+ * or 0 when it cannot be sent (then the connection must close).
  */
-static void conn_respond(conn *c, ft_resp *resp)
+static size_t conn_format(conn *c, slot *sl, int keep)
 {
 	ft_server *s = c->srv;
-	int keep = c->keep_alive && !resp->close && !s->shutting_down &&
-		   !c->eof;
+	const ft_resp *resp = &sl->resp;
 	const char *ctype = resp->content_type != NULL
 				    ? resp->content_type
 				    : "text/plain; charset=utf-8";
-	const char *extra;
+	const char *extra =
+		resp->extra_header[0] != '\0' ? resp->extra_header : NULL;
 
-	c->resp = *resp;
-	c->have_resp = 1;
-	memset(resp, 0, sizeof *resp);
-	/* Point into our copy: *resp was just cleared. */
-	extra = c->resp.extra_header[0] != '\0' ? c->resp.extra_header : NULL;
-	ft_metrics_request(s->metrics, c->resp.route, c->resp.status);
-	ft_log(FT_LOG_DEBUG, "conn %s: %d %s%s", c->peer, c->resp.status,
-	       ft_route_name(c->resp.route), keep ? "" : " (close)");
-
-	if (c->resp.body_len > UINT_MAX) {
+	ft_metrics_request(s->metrics, resp->route, resp->status);
+	ft_log(FT_LOG_DEBUG, "conn %s: %d %s%s", c->peer, resp->status,
+	       ft_route_name(resp->route), keep ? "" : " (close)");
+	if (resp->body_len > UINT_MAX) {
 		ft_log(FT_LOG_ERROR, "conn %s: response body too large",
 		       c->peer);
-		conn_close(c);
-		return;
+		return 0;
 	}
 	/* HEAD gets the Content-Length of the GET answer, but no body. */
-	size_t n = ft_http_format_head(c->head, sizeof c->head,
-				       c->resp.status, ctype,
-				       c->resp.body_len, keep,
-				       c->resp.cache_control, extra);
+	size_t n = ft_http_format_head(sl->head, sizeof sl->head, resp->status,
+				       ctype, resp->body_len, keep,
+				       resp->cache_control, extra);
 	if (n == 0) {
 		ft_log(FT_LOG_ERROR, "conn %s: response head does not fit",
 		       c->peer);
-		conn_close(c);
+	}
+	return n;
+}
+
+/*
+ * Write the ready answers at the head of the queue (no write may be in
+ * flight). An answer says keep-alive unless its request or the api asked
+ * to close, or it is the last one the connection will send (input done,
+ * nothing queued after it); the write ends with the first answer that
+ * closes.
+ */
+static void conn_write_ready(conn *c)
+{
+	uv_buf_t bufs[2 * WRITE_BATCH];
+	unsigned nbufs = 0, n = 0;
+	int close_after = 0;
+
+	assert(!c->writing);
+	for (slot *sl = c->sq_head; sl != NULL && sl->ready && n < WRITE_BATCH;
+	     sl = sl->next) {
+		int keep = sl->keep_alive && !sl->resp.close &&
+			   !(c->in_done && sl->next == NULL);
+		size_t hl = conn_format(c, sl, keep);
+		if (hl == 0) {
+			conn_close(c);
+			return;
+		}
+		bufs[nbufs++] = uv_buf_init(sl->head, (unsigned int)hl);
+		if (!sl->is_head && sl->resp.body_len > 0) {
+			bufs[nbufs++] = uv_buf_init(
+				(char *)sl->resp.body,
+				(unsigned int)sl->resp.body_len);
+		}
+		n++;
+		if (!keep) {
+			close_after = 1;
+			break;
+		}
+	}
+	if (n == 0) {
 		return;
 	}
-	uv_buf_t bufs[2];
-	unsigned nbufs = 1;
-	bufs[0] = uv_buf_init(c->head, (unsigned int)n);
-	if (!c->is_head && c->resp.body_len > 0) {
-		bufs[1] = uv_buf_init((char *)c->resp.body,
-				      (unsigned int)c->resp.body_len);
-		nbufs = 2;
-	}
-	c->close_after = !keep;
+	c->nwriting = n;
+	c->close_after = close_after;
 	conn_write(c, bufs, nbufs);
 }
 
-/* An answer made here (parse errors, timeouts): always closes. */
-static void conn_respond_error(conn *c, int status, const char *reason)
+/*
+ * Queue an answer made here (parse errors, timeouts, internal errors): it
+ * always closes, so input is done. 0, or -1 when out of memory (then the
+ * connection is closed).
+ */
+static int conn_queue_error(conn *c, int status, const char *reason)
 {
-	ft_resp resp;
+	slot *sl = conn_slot_push(c);
 
-	memset(&resp, 0, sizeof resp);
-	if (ft_resp_error(&resp, status, reason) != 0) {
+	c->in_done = 1;
+	if (sl == NULL) {
+		ft_log(FT_LOG_ERROR, "conn %s: out of memory", c->peer);
+		conn_close(c);
+		return -1;
+	}
+	if (ft_resp_error(&sl->resp, status, reason) != 0) {
 		ft_log(FT_LOG_ERROR, "conn %s: out of memory", c->peer);
 	}
-	resp.route = FT_ROUTE_OTHER;
-	resp.close = 1;
-	c->is_head = 0;
-	c->keep_alive = 0;
-	conn_respond(c, &resp);
+	sl->resp.route = FT_ROUTE_OTHER;
+	sl->resp.close = 1;
+	sl->ready = 1;
+	c->qbytes += sl->resp.body_len;
+	return 0;
 }
 
-/* ft_api_done_fn: the answer to a deferred request. */
+/* ft_api_done_fn: the answer to a deferred request; conn_ctx is its slot. */
 static void conn_api_done(void *conn_ctx, ft_resp *resp)
 {
-	conn *c = conn_ctx;
+	slot *sl = conn_ctx;
+	conn *c = sl->c;
 
-	/* A connection that closes cancels its pending request first, so
-	 * the api can only answer a connection that is waiting for it. */
-	assert(c->state == CS_DEFERRED);
-	if (c->state != CS_DEFERRED) {
+	/* A connection that lingers or closes cancels its pending requests
+	 * first, so the api can only answer a slot that is waiting for it. */
+	assert(c->state == CS_ACTIVE && sl->pending != NULL);
+	if (c->state != CS_ACTIVE || sl->pending == NULL) {
 		ft_resp_free(resp);
 		return;
 	}
-	c->pending = NULL;
-	conn_respond(c, resp);
+	sl->pending = NULL;
+	c->npending--;
+	sl->resp = *resp;
+	memset(resp, 0, sizeof *resp);
+	sl->ready = 1;
+	c->qbytes += sl->resp.body_len;
+	if (sl->resp.close) {
+		/* The connection ends with this answer: parse no more. */
+		c->in_done = 1;
+	}
+	conn_advance(c);
 }
 
 /* ---- Requests. */
 
+/* Hand the parsed request to the api; its answer goes into a new slot. */
 static void conn_dispatch(conn *c)
 {
 	ft_server *s = c->srv;
 	const ft_http_req *req = &c->http.req;
-	ft_resp resp;
 	void *pending = NULL;
+	slot *sl = conn_slot_push(c);
 
-	c->is_head = req->method == FT_HTTP_HEAD;
-	c->keep_alive = req->keep_alive;
-	/* No timeout while the api works on it: the sequencer bounds that. */
-	(void)uv_timer_stop(&c->timer);
-	memset(&resp, 0, sizeof resp);
-	int r = ft_api_handle(s->api, req, &resp, conn_api_done, c,
+	if (sl == NULL) {
+		ft_log(FT_LOG_ERROR, "conn %s: out of memory", c->peer);
+		conn_close(c);
+		return;
+	}
+	sl->is_head = req->method == FT_HTTP_HEAD;
+	sl->keep_alive = req->keep_alive;
+	/* The api never calls done from inside ft_api_handle (api.h), so the
+	 * slot is complete before its answer can arrive. */
+	int r = ft_api_handle(s->api, req, &sl->resp, conn_api_done, sl,
 			      &pending);
 	if (r == 1) {
 		/* Without the handle we could not cancel, and done would
@@ -620,38 +764,54 @@ static void conn_dispatch(conn *c)
 		assert(pending != NULL);
 		/* *resp is initialised even when deferred; release whatever
 		 * it holds, the answer comes to conn_api_done. */
-		ft_resp_free(&resp);
-		c->state = CS_DEFERRED;
-		c->pending = pending;
-		/* Keep watching the socket (into the bounded buffer) so a
-		 * client that leaves gets its request cancelled. */
-		if (c->rlen < RBUF_CAP && !c->eof) {
-			if (conn_read_start(c) != 0) {
-				conn_close(c);
-			}
-		}
-		return;
-	}
-	if (r != 0) {
+		ft_resp_free(&sl->resp);
+		memset(&sl->resp, 0, sizeof sl->resp);
+		sl->pending = pending;
+		c->npending++;
+	} else if (r != 0) {
 		ft_log(FT_LOG_ERROR, "conn %s: api: unexpected result %d",
 		       c->peer, r);
-		ft_resp_free(&resp);
-		conn_respond_error(c, 500, "internal error");
-		return;
+		ft_resp_free(&sl->resp);
+		memset(&sl->resp, 0, sizeof sl->resp);
+		if (ft_resp_error(&sl->resp, 500, "internal error") != 0) {
+			ft_log(FT_LOG_ERROR, "conn %s: out of memory",
+			       c->peer);
+		}
+		sl->resp.route = FT_ROUTE_OTHER;
+		sl->resp.close = 1;
+		sl->ready = 1;
+	} else {
+		sl->ready = 1;
 	}
-	conn_respond(c, &resp);
+	c->qbytes += sl->resp.body_len;
+	/* The api copied what it keeps: the parser may move on. */
+	ft_http_next(&c->http);
+	c->req_started = 0;
+	if (!sl->keep_alive || (sl->ready && sl->resp.close) ||
+	    s->shutting_down) {
+		/* This request ends the pipeline. */
+		c->in_done = 1;
+	}
 }
 
 /*
- * Parse buffered bytes (state IDLE). Stops at the first complete request
- * or error; when everything is consumed, reads more, or handles EOF.
+ * Parse buffered bytes while input is open and the queue has room,
+ * dispatching each complete request; at EOF, with everything parsed, end
+ * the input (a request cut short is an error the adapter reports for
+ * len == 0).
  */
-static void conn_process(conn *c)
+static void conn_pump(conn *c)
 {
 	ft_server *s = c->srv;
 
-	assert(c->state == CS_IDLE);
-	while (c->rlen > 0) {
+	for (;;) {
+		if (s->shutting_down && !ft_http_in_progress(&c->http)) {
+			/* Between requests while shutting down. */
+			c->in_done = 1;
+		}
+		if (c->in_done || conn_queue_full(c) || c->rlen == 0) {
+			break;
+		}
 		if (!c->req_started) {
 			c->req_started = 1;
 			c->req_start = uv_now(s->loop);
@@ -681,7 +841,10 @@ static void conn_process(conn *c)
 			break;
 		case FT_HTTP_REQUEST:
 			conn_dispatch(c);
-			return;
+			if (c->state != CS_ACTIVE) {
+				return;
+			}
+			break;
 		case FT_HTTP_ERROR: {
 			const char *why = c->http.err_reason != NULL
 						  ? c->http.err_reason
@@ -691,7 +854,7 @@ static void conn_process(conn *c)
 			       c->peer, c->http.err_status,
 			       ft_log_sanitize(safe, sizeof safe, why,
 					       strlen(why)));
-			conn_respond_error(c, c->http.err_status, why);
+			(void)conn_queue_error(c, c->http.err_status, why);
 			return;
 		}
 		default:
@@ -701,34 +864,64 @@ static void conn_process(conn *c)
 			return;
 		}
 	}
-	c->rpos = 0;
+	if (c->rlen == 0) {
+		c->rpos = 0;
+	}
+	if (!c->eof || c->in_done || c->rlen != 0 || conn_queue_full(c)) {
+		return;
+	}
+	/* The client sent all it will send. */
+	size_t used = 0;
+	int started = ft_http_in_progress(&c->http);
+	int ev = ft_http_feed(&c->http, (const uint8_t *)"", 0, &used);
+	if (ev == FT_HTTP_REQUEST) {
+		conn_dispatch(c);
+	} else if (ev == FT_HTTP_ERROR && started) {
+		(void)conn_queue_error(c, c->http.err_status,
+				       c->http.err_reason != NULL
+					       ? c->http.err_reason
+					       : "bad request");
+	}
+	c->in_done = 1;
+}
 
-	if (c->eof) {
-		/* The client sent all it will send; a request cut short is an
-		 * error the adapter reports for len == 0. */
-		size_t used = 0;
-		int started = ft_http_in_progress(&c->http);
-		int ev = ft_http_feed(&c->http, (const uint8_t *)"", 0, &used);
-		if (ev == FT_HTTP_REQUEST) {
-			conn_dispatch(c);
-		} else if (ev == FT_HTTP_ERROR && started) {
-			conn_respond_error(c, c->http.err_status,
-					   c->http.err_reason != NULL
-						   ? c->http.err_reason
-						   : "bad request");
-		} else {
-			conn_close(c);
+/*
+ * Move the connection on after any event: parse what may be parsed, start
+ * writing the answers that are ready, close once everything is answered
+ * and nothing more will come, keep reading while the buffer has room, and
+ * re-arm the timer.
+ */
+static void conn_advance(conn *c)
+{
+	if (c->state != CS_ACTIVE) {
+		return;
+	}
+	conn_pump(c);
+	if (c->state != CS_ACTIVE) {
+		return;
+	}
+	if (!c->writing) {
+		conn_write_ready(c);
+		if (c->state != CS_ACTIVE) {
+			return;
 		}
-		return;
 	}
-	if (s->shutting_down && !ft_http_in_progress(&c->http)) {
-		/* Between requests while shutting down: nothing to answer. */
+	if (!c->writing && c->sq_head == NULL && c->in_done) {
+		/* The last answer said keep-alive (EOF or shutdown came
+		 * after it): an idle keep-alive connection just closes. */
 		conn_close(c);
 		return;
 	}
-	if (conn_read_start(c) != 0) {
-		conn_close(c);
-		return;
+	if (!c->eof) {
+		if (c->rlen < RBUF_CAP) {
+			if (conn_read_start(c) != 0) {
+				conn_close(c);
+				return;
+			}
+		} else {
+			/* Full: the rest waits in the kernel. */
+			conn_read_stop(c);
+		}
 	}
 	conn_arm_timer(c);
 }
@@ -741,23 +934,16 @@ static void conn_timer_cb(uv_timer_t *t)
 	uint64_t d;
 
 	switch (c->state) {
-	case CS_IDLE:
-		d = conn_deadline(c);
-		if (d == 0 || now < d) {
-			conn_arm_timer(c); /* e.g. the head completed */
-			return;
-		}
-		if (c->req_started && ft_http_in_progress(&c->http)) {
-			ft_log(FT_LOG_INFO, "conn %s: request timeout (408)",
-			       c->peer);
-			conn_read_stop(c);
-			conn_respond_error(c, 408, "request timeout");
-			return;
-		}
-		ft_log(FT_LOG_DEBUG, "conn %s: idle timeout", c->peer);
+	case CS_ACTIVE:
+		break;
+	case CS_LINGER:
 		conn_close(c);
 		return;
-	case CS_WRITING: {
+	case CS_CLOSING:
+	default:
+		return;
+	}
+	if (c->writing) {
 		size_t q = uv_stream_get_write_queue_size(
 			(uv_stream_t *)&c->tcp);
 		if (q < c->wq_last) {
@@ -765,26 +951,35 @@ static void conn_timer_cb(uv_timer_t *t)
 			 * for a stalled write, not a long one. */
 			c->wq_last = q;
 			c->write_progress_at = now;
-			conn_arm_timer(c);
+		}
+		d = conn_write_deadline(c);
+		if (d != 0 && now >= d) {
+			ft_log(FT_LOG_INFO, "conn %s: write timeout", c->peer);
+			conn_close(c);
 			return;
 		}
-		d = conn_deadline(c);
-		if (d != 0 && now < d) {
-			conn_arm_timer(c);
+	}
+	d = conn_recv_deadline(c);
+	if (d != 0 && now >= d) {
+		if (c->req_started && ft_http_in_progress(&c->http)) {
+			ft_log(FT_LOG_INFO, "conn %s: request timeout (408)",
+			       c->peer);
+			if (conn_queue_error(c, 408, "request timeout") != 0) {
+				return;
+			}
+			conn_advance(c);
 			return;
 		}
-		ft_log(FT_LOG_INFO, "conn %s: write timeout", c->peer);
-		conn_close(c);
-		return;
+		if (c->sq_head == NULL && !c->writing) {
+			ft_log(FT_LOG_DEBUG, "conn %s: idle timeout", c->peer);
+			conn_close(c);
+			return;
+		}
+		/* Bytes between requests (no request head yet) while others
+		 * are in flight: nothing is being received after all. */
+		c->req_started = 0;
 	}
-	case CS_LINGER:
-		conn_close(c);
-		return;
-	case CS_DEFERRED:
-	case CS_CLOSING:
-	default:
-		return;
-	}
+	conn_arm_timer(c); /* e.g. the head completed, or the write moved */
 }
 
 /* ---- Closing. */
@@ -798,7 +993,8 @@ static void conn_close_cb(uv_handle_t *h)
 		return;
 	}
 	/* Both handles are closed, so no callback can refer to c again: an
-	 * in-flight write or shutdown was cancelled before this. */
+	 * in-flight write or shutdown was cancelled before this, and every
+	 * deferred request was cancelled in conn_close. */
 	if (c->prev != NULL) {
 		c->prev->next = c->next;
 	} else {
@@ -807,8 +1003,8 @@ static void conn_close_cb(uv_handle_t *h)
 	if (c->next != NULL) {
 		c->next->prev = c->prev;
 	}
-	if (c->have_resp) {
-		ft_resp_free(&c->resp);
+	while (c->sq_head != NULL) {
+		conn_slot_pop(c);
 	}
 	ft_http_free(&c->http);
 	free(c->rbuf);
@@ -824,16 +1020,13 @@ static void conn_close_cb(uv_handle_t *h)
 	server_maybe_done(s);
 }
 
-/* Close now (no more bytes are sent). Cancels a pending api request. */
+/* Close now (no more bytes are sent). Cancels every pending api request. */
 static void conn_close(conn *c)
 {
 	if (c->state == CS_CLOSING) {
 		return;
 	}
-	if (c->pending != NULL) {
-		ft_api_cancel(c->srv->api, c->pending);
-		c->pending = NULL;
-	}
+	conn_cancel_pending(c);
 	c->state = CS_CLOSING;
 	c->reading = 0;
 	uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
@@ -852,9 +1045,11 @@ static void conn_shutdown_cb(uv_shutdown_t *req, int status)
 	}
 }
 
-/* After the last response: send FIN, drain the client, then close. */
+/* After the last response: send FIN, drain the client, then close.
+ * Requests queued after that response are dropped (cancelled). */
 static void conn_linger(conn *c)
 {
+	conn_cancel_pending(c);
 	c->state = CS_LINGER;
 	c->linger_start = uv_now(c->srv->loop);
 	c->rlen = 0;
@@ -950,7 +1145,7 @@ static void accept_conn(ft_server *s, int refused)
 	c->timer.data = c;
 	c->srv = s;
 	c->refused = refused;
-	c->state = CS_IDLE;
+	c->state = CS_ACTIVE;
 	c->idle_since = uv_now(s->loop);
 	memcpy(c->peer, "?", 2);
 	ft_http_init(&c->http, &s->opts.limits);
@@ -979,6 +1174,7 @@ static void accept_conn(ft_server *s, int refused)
 			refused_response,
 			(unsigned int)(sizeof refused_response - 1));
 		c->close_after = 1;
+		c->in_done = 1; /* reads nothing until it lingers */
 		conn_write(c, &b, 1);
 		return;
 	}
@@ -1176,13 +1372,17 @@ void ft_server_shutdown(ft_server *s, void (*done)(void *arg), void *arg)
 	/* conn_close unlinks nothing (that happens in the close callback),
 	 * so walking the list while closing is safe. */
 	for (conn *c = s->conns; c != NULL; c = c->next) {
-		if (c->refused || c->state == CS_DEFERRED ||
-		    c->state == CS_LINGER || c->state == CS_CLOSING) {
+		if (c->refused || c->state != CS_ACTIVE) {
 			continue; /* closes after its answer */
 		}
-		if (c->state == CS_IDLE && c->rlen == 0 &&
-		    !ft_http_in_progress(&c->http)) {
-			conn_close(c);
+		/* Parse no more requests, except one being received, which
+		 * gets SHUTDOWN_GRACE_MS; those in flight are answered, the
+		 * last with Connection: close. */
+		if (!ft_http_in_progress(&c->http)) {
+			c->in_done = 1;
+		}
+		if (c->in_done && c->sq_head == NULL && !c->writing) {
+			conn_close(c); /* idle */
 			continue;
 		}
 		/* Receiving a request, or writing: shorter deadlines now. */
