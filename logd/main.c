@@ -648,7 +648,12 @@ static int cmd_serve(int argc, char **argv)
 	ao.seq = x.seq;
 	ao.metrics = metrics;
 	ao.validate = ft_validate_test;
+	/* An idle sequencer cycles once per batch interval: never call it
+	 * stalled before it has missed two cycles. */
 	ao.health_max_age_ms = c.health_max_age_ms;
+	if (ao.health_max_age_ms < 2 * c.batch_interval_ms + 1000) {
+		ao.health_max_age_ms = 2 * c.batch_interval_ms + 1000;
+	}
 	err = ft_api_new(&ao, &api);
 	if (err != 0) {
 		die("cannot start the API: %s", ft_strerror(err));
