@@ -330,9 +330,10 @@ static void thread_main(void *arg)
 	if (batch == NULL) {
 		ft_log(FT_LOG_ERROR, "sequencer: out of memory");
 	}
+	uint64_t deadline = now_ns() + interval_ns;
+
 	uv_mutex_lock(&s->mu);
 	for (;;) {
-		uint64_t deadline = now_ns() + interval_ns;
 		size_t n = 0;
 
 		/* Wait for a full batch, the interval, or a stop. */
@@ -351,6 +352,10 @@ static void thread_main(void *arg)
 		while (n < s->o.batch_max && s->queue.head != NULL) {
 			batch[n++] = q_pop(&s->queue);
 		}
+		/* The next batch is cut one interval after this one, not one
+		 * interval after this one's commit: an entry waits at most the
+		 * interval plus its own batch's commit. */
+		deadline = now_ns() + interval_ns;
 		atomic_store(&s->depth, s->queue.count);
 		uv_mutex_unlock(&s->mu);
 		if (n > 0) {
