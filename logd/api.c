@@ -246,8 +246,15 @@ static void h_checkpoint(ft_api *api, ft_resp *r)
 {
 	ft_store_state st;
 
-	if (ft_store_get_state(&api->reader, &st) != 0 ||
-	    st.checkpoint == NULL) {
+	int err = ft_store_get_state(&api->reader, &st);
+
+	if (err != 0) {
+		ft_log(FT_LOG_ERROR, "cannot read the state: %s",
+		       ft_strerror(err));
+		(void)ft_resp_error(r, 500, "store error");
+		return;
+	}
+	if (st.checkpoint == NULL) {
 		(void)ft_resp_error(r, 503, "no checkpoint has been signed yet");
 		return;
 	}
@@ -399,8 +406,14 @@ static void h_inclusion(ft_api *api, const ft_http_req *req, ft_resp *r)
 						    "lowercase hex digits");
 			return;
 		}
-		if (ft_store_find_leaf(&api->reader, &leaf, &index) != 0 ||
-		    index >= size) {
+		err = ft_store_find_leaf(&api->reader, &leaf, &index);
+		if (err != 0 && err != FT_ENOTFOUND) {
+			ft_log(FT_LOG_ERROR, "leaf lookup failed: %s",
+			       ft_strerror(err));
+			(void)ft_resp_error(r, 500, "store error");
+			return;
+		}
+		if (err == FT_ENOTFOUND || index >= size) {
 			(void)ft_resp_error(r, 404, "no entry with this leaf "
 						    "hash in the tree of this "
 						    "size");
@@ -503,6 +516,20 @@ static void add_done(void *ctx, ft_seq_result *res)
 
 	resp_init(&r);
 	r.route = FT_ROUTE_ADD;
+	if (res->err != 0 && res->stored) {
+		char msg[160];
+
+		/* Logged, but the answer could not be built: say so, and
+		 * let a resubmission (a duplicate) fetch the proof. */
+		(void)snprintf(msg, sizeof(msg),
+			       "entry is logged at index %llu but its proof "
+			       "could not be built; submit it again to fetch it",
+			       (unsigned long long)res->index);
+		(void)ft_resp_error(&r, 500, msg);
+		p->done(p->conn_ctx, &r);
+		free(p);
+		return;
+	}
 	switch (res->err) {
 	case 0:
 		resp_ok(&r, CT_TLOGPROOF, CACHE_NONE, res->proof,
@@ -574,6 +601,8 @@ static int h_add(ft_api *api, const ft_http_req *req, ft_resp *r,
 	p = calloc(1, sizeof(*p));
 	if (p == NULL) {
 		(void)ft_resp_error(r, 503, "out of memory");
+		(void)snprintf(r->extra_header, sizeof(r->extra_header),
+			       "Retry-After: 1");
 		return 0;
 	}
 	p->api = api;
@@ -582,10 +611,7 @@ static int h_add(ft_api *api, const ft_http_req *req, ft_resp *r,
 	err = ft_seq_submit(api->o.seq, req->body, req->body_len, add_done, p,
 			    &p->seq_handle);
 	if (err != 0) {
-		ft_seq_result res;
-
 		free(p);
-		memset(&res, 0, sizeof(res));
 		if (err == FT_EBUSY) {
 			(void)ft_resp_error(r, 503, "queue is full, retry "
 						    "later");
@@ -597,6 +623,8 @@ static int h_add(ft_api *api, const ft_http_req *req, ft_resp *r,
 				       "Retry-After: 5");
 		} else {
 			(void)ft_resp_error(r, 503, "cannot queue the entry");
+			(void)snprintf(r->extra_header, sizeof(r->extra_header),
+				       "Retry-After: 1");
 		}
 		return 0;
 	}
@@ -675,17 +703,13 @@ int ft_api_handle(ft_api *api, const ft_http_req *req, ft_resp *resp,
 		method_not_allowed(resp, "GET, HEAD");
 		return 0;
 	}
-	if (route == FT_ROUTE_METRICS) {
-		h_metrics(api, resp);
-		return 0;
-	}
-	if (route != FT_ROUTE_TILE && route != FT_ROUTE_PROOF_INCLUSION &&
+	if (route != FT_ROUTE_PROOF_INCLUSION &&
 	    route != FT_ROUTE_PROOF_CONSISTENCY && req->query_len > 0) {
 		(void)ft_resp_error(resp, 400, "unexpected query string");
 		return 0;
 	}
-	if (route == FT_ROUTE_TILE && req->query_len > 0) {
-		(void)ft_resp_error(resp, 400, "unexpected query string");
+	if (route == FT_ROUTE_METRICS) {
+		h_metrics(api, resp);
 		return 0;
 	}
 	if (ft_store_read_begin(&api->reader) != 0) {

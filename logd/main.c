@@ -349,7 +349,7 @@ static int cmd_init(int argc, char **argv)
 	ft_vkey vk;
 	char skey_str[FT_KEY_STR_MAX], vkey_str[FT_KEY_STR_MAX];
 	size_t slen, vlen;
-	char *key_path, *pub_path;
+	char *key_path, *pub_path, *tmp_path;
 	struct stat st;
 	int err;
 
@@ -394,31 +394,40 @@ static int cmd_init(int argc, char **argv)
 		die("cannot format the key");
 	}
 	ft_skey_wipe(&sk);
-	/* The store first: if it exists, nothing is written at all. */
+	/* The key goes to a temporary file first, then the store is
+	 * created, then the key is renamed into place: a failure or a kill
+	 * at any point leaves either nothing or a complete log (a leftover
+	 * temporary key is replaced by the next init). */
+	tmp_path = path_join(c.data_dir, KEY_FILE ".tmp");
+	(void)unlink(tmp_path);
+	skey_str[slen++] = '\n';
+	vkey_str[vlen++] = '\n';
+	if (write_new_file(tmp_path, skey_str, slen, 0600) != 0) {
+		sodium_memzero(skey_str, sizeof(skey_str));
+		die("cannot write %s: %s", tmp_path, strerror(errno));
+	}
+	sodium_memzero(skey_str, sizeof(skey_str));
 	err = ft_store_create(c.data_dir, c.origin, strlen(c.origin),
 			      c.map_size);
 	if (err != 0) {
-		sodium_memzero(skey_str, sizeof(skey_str));
+		(void)unlink(tmp_path);
 		die("cannot create the store in %s: %s", c.data_dir,
 		    ft_strerror(err));
 	}
-	skey_str[slen++] = '\n';
-	vkey_str[vlen++] = '\n';
-	if (write_new_file(key_path, skey_str, slen, 0600) != 0) {
-		sodium_memzero(skey_str, sizeof(skey_str));
-		die("cannot write %s: %s", key_path, strerror(errno));
+	if (rename(tmp_path, key_path) != 0) {
+		die("cannot rename %s: %s", tmp_path, strerror(errno));
 	}
-	sodium_memzero(skey_str, sizeof(skey_str));
+	(void)unlink(pub_path); /* derived from the key: safe to rewrite */
 	if (write_new_file(pub_path, vkey_str, vlen, 0644) != 0) {
 		die("cannot write %s: %s", pub_path, strerror(errno));
 	}
 	if (fsync_dir(c.data_dir) != 0) {
 		die("cannot sync %s: %s", c.data_dir, strerror(errno));
 	}
-	fwrite(vkey_str, 1, vlen, stdout);
-	if (fflush(stdout) != 0) {
+	if (fwrite(vkey_str, 1, vlen, stdout) != vlen || fflush(stdout) != 0) {
 		die("cannot write to standard output");
 	}
+	free(tmp_path);
 	free(key_path);
 	free(pub_path);
 	ft_config_free(&c);

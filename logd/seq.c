@@ -65,6 +65,7 @@ struct ft_seq {
 	ft_store_reader reader; /* the sequencer thread's reader */
 	uint64_t exported_size; /* sequencer thread */
 	ft_store_item *items;   /* sequencer thread, batch_max items */
+	struct sub **batch;     /* sequencer thread, batch_max pointers */
 };
 
 static uint64_t now_ns(void)
@@ -246,6 +247,7 @@ static void answer_batch(ft_seq *s, struct sub **batch, size_t n, int err)
 		}
 		b->res.index = s->items[i].index;
 		b->res.dup = s->items[i].dup;
+		b->res.stored = 1;
 		if (rerr != 0) {
 			b->res.err = rerr;
 			continue;
@@ -323,13 +325,8 @@ static void run_batch(ft_seq *s, struct sub **batch, size_t n)
 static void thread_main(void *arg)
 {
 	ft_seq *s = arg;
-	struct sub **batch;
+	struct sub **batch = s->batch;
 	uint64_t interval_ns = s->o.batch_interval_ms * 1000000u;
-
-	batch = calloc(s->o.batch_max, sizeof(*batch));
-	if (batch == NULL) {
-		ft_log(FT_LOG_ERROR, "sequencer: out of memory");
-	}
 	uint64_t deadline = now_ns() + interval_ns;
 
 	uv_mutex_lock(&s->mu);
@@ -346,7 +343,7 @@ static void thread_main(void *arg)
 			(void)uv_cond_timedwait(&s->cond, &s->mu,
 						deadline - t);
 		}
-		if (s->stopping || batch == NULL) {
+		if (s->stopping) {
 			break;
 		}
 		while (n < s->o.batch_max && s->queue.head != NULL) {
@@ -379,7 +376,6 @@ static void thread_main(void *arg)
 	s->thread_exited = 1;
 	uv_mutex_unlock(&s->mu);
 	uv_async_send(&s->async);
-	free(batch);
 }
 
 /* ---- Loop thread side. */
@@ -445,7 +441,10 @@ int ft_seq_start(const ft_seq_opts *opts, ft_seq **out)
 	s->key = *opts->key;
 	ft_skey_public(&s->key, &s->vkey);
 	s->items = calloc(opts->batch_max, sizeof(*s->items));
-	if (s->items == NULL) {
+	s->batch = calloc(opts->batch_max, sizeof(*s->batch));
+	if (s->items == NULL || s->batch == NULL) {
+		free(s->items);
+		free(s->batch);
 		free(s);
 		return FT_ENOMEM;
 	}
@@ -468,9 +467,12 @@ int ft_seq_start(const ft_seq_opts *opts, ft_seq **out)
 	if (err == 0) {
 		ft_store_state st;
 
+		int none;
+
 		err = ft_store_get_state(&s->reader, &st);
+		none = err == 0 && st.checkpoint == NULL;
 		ft_store_read_end(&s->reader);
-		if (err == 0 && st.checkpoint == NULL) {
+		if (none) {
 			err = ft_store_resign(opts->store, sign_checkpoint, s);
 		}
 	}
@@ -516,6 +518,8 @@ fail_async:
 	sodium_memzero(&s->key, sizeof(s->key));
 	free(s->items);
 	s->items = NULL;
+	free(s->batch);
+	s->batch = NULL;
 	/* s is freed in the async handle's close callback. */
 	uv_close((uv_handle_t *)&s->async, on_async_closed);
 	return err;
@@ -528,6 +532,7 @@ fail_reader:
 fail_items:
 	sodium_memzero(&s->key, sizeof(s->key));
 	free(s->items);
+	free(s->batch);
 	free(s);
 	return err;
 }
@@ -648,6 +653,7 @@ void ft_seq_free(ft_seq *s)
 	ft_store_reader_free(&s->reader);
 	sodium_memzero(&s->key, sizeof(s->key));
 	free(s->items);
+	free(s->batch);
 	/* The async handle is freed with s in its close callback; the
 	 * caller runs the loop once more to let it close. */
 	uv_close((uv_handle_t *)&s->async, on_async_closed);

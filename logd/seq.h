@@ -44,7 +44,10 @@ typedef struct ft_seq_opts {
 /* The answer to one submission. */
 typedef struct ft_seq_result {
 	int err;          /* 0, or FT_ESTORE_FULL / FT_ESTORE / FT_ESHUTDOWN /
-			   * FT_ETREE_FULL ... (nothing was stored) */
+			   * FT_ETREE_FULL ... (nothing was stored unless
+			   * `stored` is set) */
+	int stored;       /* the entry is durably logged at `index`; with err
+			   * set, only its proof could not be built */
 	uint64_t index;   /* the entry's index */
 	int dup;          /* it was already in the log */
 	uint64_t size;    /* tree size of the proof's checkpoint */
