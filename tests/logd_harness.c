@@ -60,14 +60,6 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-	}
-}
-
 /* ---- Servers left running at exit (a failed assertion). --------------- */
 
 #define LH_REG_MAX 16
@@ -178,7 +170,7 @@ void lh_suite_teardown(void)
 	saved_tmpdir = NULL;
 	/* Servers of a failed test die with it (PR_SET_PDEATHSIG); give
 	 * them a moment before their files are removed. */
-	sleep_ms(100);
+	tu_sleep_ms(100);
 	if (getenv("FTLOG_KEEP_TMP") != NULL) {
 		fprintf(stderr, "kept %s\n", suite_root);
 	} else {
@@ -233,7 +225,7 @@ static int wait_child(pid_t pid, int timeout_ms)
 		if (now_ms() >= deadline) {
 			return -2;
 		}
-		sleep_ms(5);
+		tu_sleep_ms(5);
 	}
 }
 
@@ -589,7 +581,7 @@ int lh_start(lh_server *s, int tiles, const char *const *extra_args)
 			print_log_tail(s);
 			return -1;
 		}
-		sleep_ms(5);
+		tu_sleep_ms(5);
 	}
 }
 

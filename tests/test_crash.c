@@ -60,30 +60,6 @@ static const char *const crash_args[] = {"--batch-interval", "20ms",
 
 /* ---- Small helpers. ---------------------------------------------------- */
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-	}
-}
-
-__attribute__((format(printf, 1, 2))) static char *strf(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	ck_assert_int_ge(n, 0);
-	char *s = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(s);
-	va_start(ap, fmt);
-	(void)vsnprintf(s, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	return s;
-}
-
 /* xorshift64*: reproducible delays from a printed seed. */
 static uint64_t rng_state;
 
@@ -293,7 +269,7 @@ static void *submitter(void *arg)
 			lh_resp_free(&r);
 			free(e);
 			if (st == 503) {
-				sleep_ms(5); /* queue full or shutting down */
+				tu_sleep_ms(5); /* queue full or shutting down */
 				k--;
 				continue;
 			}
@@ -365,7 +341,7 @@ static void *cp_reader(void *arg)
 		last = size;
 		rec_cp(cl->rec, size, &root);
 		cl->acked++;
-		sleep_ms(3);
+		tu_sleep_ms(3);
 	}
 	lh_conn_close(&c);
 	return NULL;
@@ -393,7 +369,7 @@ static void load_and_kill(lh_server *s, struct record *rec, long delay_ms,
 						&cl[i]),
 				 0);
 	}
-	sleep_ms(delay_ms);
+	tu_sleep_ms(delay_ms);
 	int alive = lh_alive(s);
 	lh_kill(s);
 	/* The clients notice the dead server on their own (EOF / refused);
@@ -584,10 +560,10 @@ static uint64_t verify_log(const lh_server *s, struct record *rec,
 		size_t pn = 0;
 		ft_merkle_leaf_hash(a->entry, a->len, &leaf);
 		lh_hex(leaf.b, 32, hex);
-		char *u = strf("/proof/inclusion?leaf=%s&size=%" PRIu64, hex, n);
+		char *u = tu_strf("/proof/inclusion?leaf=%s&size=%" PRIu64, hex, n);
 		ck_assert_int_eq(lh_conn_request(&c, "GET", u, NULL, 0, &r), 0);
 		ck_assert_msg(r.status == 200, "%s: status %d", u, r.status);
-		char *first = strf("index %" PRIu64 "\n", a->index);
+		char *first = tu_strf("index %" PRIu64 "\n", a->index);
 		size_t fl = strlen(first);
 		ck_assert_msg(r.body_len >= fl && memcmp(r.body, first, fl) == 0,
 			      "%s: not \"%s\": %s", u, first, (char *)r.body);
@@ -623,7 +599,7 @@ static uint64_t verify_log(const lh_server *s, struct record *rec,
 		ft_hash p[FT_PROOF_MAX_CONSISTENCY];
 		size_t pn = 0;
 		lh_resp r;
-		char *u = strf("/proof/consistency?old=%" PRIu64 "&new=%" PRIu64,
+		char *u = tu_strf("/proof/consistency?old=%" PRIu64 "&new=%" PRIu64,
 			       o->size, n);
 		ck_assert_int_eq(lh_conn_request(&c, "GET", u, NULL, 0, &r), 0);
 		ck_assert_msg(r.status == 200, "%s: status %d", u, r.status);
@@ -684,7 +660,7 @@ static int fetch_file_tile(void *ctx, const ft_tile *t, uint8_t *buf,
 static int check_export(const lh_server *s, uint64_t *last_size,
 			ft_hash *root_out, const char *when)
 {
-	char *cp = strf("%s/checkpoint", s->tiles);
+	char *cp = tu_strf("%s/checkpoint", s->tiles);
 	size_t len = 0;
 	uint8_t *b = tu_read_file(cp, &len);
 	uint64_t m = 0;
@@ -736,7 +712,7 @@ static int check_export(const lh_server *s, uint64_t *last_size,
 		size_t pl, n = 0;
 		ck_assert_int_eq(ft_tile_at(m, FT_TILE_ENTRIES, i, &tile), 0);
 		ck_assert_int_eq(ft_tile_path(&tile, p, sizeof p, &pl), 0);
-		char *fp = strf("%s/%s", s->tiles, p);
+		char *fp = tu_strf("%s/%s", s->tiles, p);
 		uint8_t *bb = tu_read_file(fp, &n);
 		ck_assert_msg(bb != NULL, "%s: %s is missing (checkpoint %" PRIu64
 					  ")",
@@ -770,7 +746,7 @@ static int check_export(const lh_server *s, uint64_t *last_size,
 				break;
 			}
 			ck_assert_int_eq(ft_tile_path(&tile, p, sizeof p, &pl), 0);
-			char *fp = strf("%s/%s", s->tiles, p);
+			char *fp = tu_strf("%s/%s", s->tiles, p);
 			ck_assert_msg(access(fp, R_OK) == 0,
 				      "%s: %s is missing (checkpoint %" PRIu64 ")",
 				      when, p, m);
@@ -805,7 +781,7 @@ static void crash_rounds(int tiles, unsigned k)
 		if (round > 0) {
 			n = verify_log(&s, &rec, round - 1);
 			if (tiles) {
-				char *w = strf("after restart %u", round);
+				char *w = tu_strf("after restart %u", round);
 				ft_hash er, tr;
 				if (check_export(&s, &export_size, &er, w) == 0) {
 					/* The export is a prefix of the log. */
@@ -832,7 +808,7 @@ static void crash_rounds(int tiles, unsigned k)
 		total_acked += acked;
 		ck_assert_msg(rec.err[0] == 0, "round %u: %s", round, rec.err);
 		if (tiles) {
-			char *w = strf("after kill %u", round);
+			char *w = tu_strf("after kill %u", round);
 			(void)check_export(&s, &export_size, NULL, w);
 			free(w);
 		}
@@ -856,7 +832,7 @@ static void crash_rounds(int tiles, unsigned k)
 			if (seen >= size) {
 				break;
 			}
-			sleep_ms(50);
+			tu_sleep_ms(50);
 		}
 		ck_assert_msg(seen >= size,
 			      "the export stays at size %" PRIu64

@@ -117,14 +117,6 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-	}
-}
-
 /* A process that is gone or a zombie is dead. */
 static int server_alive(void)
 {
@@ -469,7 +461,7 @@ START_TEST(truncated_requests)
 	/* The same, closed with a reset in the middle of the body. */
 	fd = tcp_connect();
 	ck_assert(send_str(fd, req) == 0);
-	sleep_ms(20);
+	tu_sleep_ms(20);
 	close_reset(fd);
 
 	/* Headers complete, then a reset before any body. */
@@ -489,7 +481,7 @@ START_TEST(truncated_requests)
 	ck_assert(send_str(fd, req) == 0);
 	close(fd);
 
-	sleep_ms(4 * BATCH_MS + 200);
+	tu_sleep_ms(4 * BATCH_MS + 200);
 	ck_assert_msg(!entry_logged(part, strlen(part), tree_size()),
 		      "a truncated body was logged");
 	uint64_t size = tree_size();
@@ -655,7 +647,7 @@ START_TEST(oversized_body)
 	/* The largest entry allowed is accepted: exactly one valid add. */
 	add_many("max", 1, 65535);
 
-	sleep_ms(4 * BATCH_MS);
+	tu_sleep_ms(4 * BATCH_MS);
 	check_healthy(size0 + 1);
 }
 END_TEST
@@ -722,7 +714,7 @@ START_TEST(malformed_requests)
 	lh_resp_free(&r);
 	lh_conn_close(&c);
 
-	sleep_ms(4 * BATCH_MS);
+	tu_sleep_ms(4 * BATCH_MS);
 	check_healthy(size0);
 }
 END_TEST
@@ -829,7 +821,7 @@ START_TEST(slowloris)
 		      "%.1f s)", d.elapsed, IDLE_TIMEOUT);
 	ck_assert_msg(d.len == 0, "idle close with an answer: %.60s", d.buf);
 
-	sleep_ms(4 * BATCH_MS);
+	tu_sleep_ms(4 * BATCH_MS);
 	ck_assert_msg(!entry_logged(body, strlen(body), tree_size()),
 		      "the slow body was logged");
 	check_healthy(size0);
@@ -919,7 +911,7 @@ static int all_slots_served(double timeout_s)
 
 	while (!ok && now() - t0 < timeout_s) {
 		int i;
-		sleep_ms(100);
+		tu_sleep_ms(100);
 		for (i = 0; i < MAX_CONNS; i++) {
 			if (lh_conn_open(&c[i], g_srv.port) != 0) {
 				break;
@@ -941,7 +933,7 @@ static int all_slots_served(double timeout_s)
 			lh_conn_close(&c[j]);
 		}
 	}
-	sleep_ms(300);
+	tu_sleep_ms(300);
 	return ok;
 }
 
@@ -1185,7 +1177,7 @@ START_TEST(never_reads)
 	for (int i = 0; i < CHUNK_REQS; i++) {
 		memcpy(chunk + (size_t)i * rl, req, rl);
 	}
-	sleep_ms(200);
+	tu_sleep_ms(200);
 	long rss0 = server_rss_kib();
 	ck_assert(rss0 > 0);
 

@@ -61,23 +61,6 @@ extern char **environ;
 
 /* ---- Small helpers. ---------------------------------------------------- */
 
-__attribute__((format(printf, 1, 2))) static char *strf(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	ck_assert_int_ge(n, 0);
-	char *s = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(s);
-	va_start(ap, fmt);
-	int m = vsnprintf(s, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	ck_assert_int_eq(m, n);
-	return s;
-}
-
 /* A growable byte buffer. */
 struct buf {
 	uint8_t *p;
@@ -161,7 +144,7 @@ static void sl_free(struct strlist *l)
 
 static void mkdir_p(const char *path)
 {
-	char *p = strf("%s", path);
+	char *p = tu_strf("%s", path);
 
 	for (char *s = p + 1; *s; s++) {
 		if (*s == '/') {
@@ -180,7 +163,7 @@ static void mkdir_p(const char *path)
 static void put_file(const char *dir, const char *name, const void *data,
 		     size_t len)
 {
-	char *path = strf("%s/%s", dir, name);
+	char *path = tu_strf("%s/%s", dir, name);
 	char *slash = strrchr(path, '/');
 
 	*slash = 0;
@@ -192,7 +175,7 @@ static void put_file(const char *dir, const char *name, const void *data,
 
 static uint8_t *get_file(const char *dir, const char *name, size_t *len)
 {
-	char *path = strf("%s/%s", dir, name);
+	char *path = tu_strf("%s/%s", dir, name);
 	uint8_t *b = tu_read_file(path, len);
 
 	ck_assert_msg(b != NULL, "cannot read %s", path);
@@ -213,7 +196,7 @@ static size_t count_files(const char *dir)
 		    strcmp(de->d_name, "..") == 0) {
 			continue;
 		}
-		char *p = strf("%s/%s", dir, de->d_name);
+		char *p = tu_strf("%s/%s", dir, de->d_name);
 		struct stat st;
 		ck_assert_int_eq(stat(p, &st), 0);
 		n += S_ISDIR(st.st_mode) ? count_files(p) : 1;
@@ -356,7 +339,7 @@ static void dump_output(const char *what, const char *out)
  */
 static void check_go_verify(int status, char *out, const struct strlist *ex)
 {
-	char *copy = strf("%s", out);
+	char *copy = tu_strf("%s", out);
 	size_t n = 0, missing = 0, fails = 0;
 	char **lines = split_lines(copy, &n);
 	unsigned long ok_count = 0, fail_count = 0;
@@ -681,7 +664,7 @@ static char *tile_path(const ft_tile *t)
 
 	ck_assert_int_eq(ft_tile_path(t, buf, sizeof buf, &len), 0);
 	ck_assert_uint_eq(len, strlen(buf));
-	return strf("%s", buf);
+	return tu_strf("%s", buf);
 }
 
 /* The tile's bytes rebuilt in C from stored hashes or entries. */
@@ -724,7 +707,7 @@ static int tile_fetch(void *ctx, const ft_tile *t, uint8_t *buf, size_t *len)
 	if (ft_tile_path(t, path, sizeof path, &plen) != 0) {
 		return FT_EINVAL;
 	}
-	char *full = strf("%s/%s", td->dir, path);
+	char *full = tu_strf("%s/%s", td->dir, path);
 	uint8_t *data = tu_read_file(full, &n);
 	free(full);
 	if (data == NULL || n > FT_TILE_BYTES) {
@@ -914,7 +897,7 @@ static int cp_index(const struct manifest *m, uint64_t size)
 
 static void write_key_line(const char *dir, const char *name, const char *s)
 {
-	char *line = strf("%s\n", s);
+	char *line = tu_strf("%s\n", s);
 
 	put_file(dir, name, line, strlen(line));
 	free(line);
@@ -1018,7 +1001,7 @@ static void build_c_artifacts(const char *dir, const struct c_config *cfg,
 	m.cos_at = cfg->cps[cfg->ncps - 1];
 	m.cos_ts = C_COSIG_TS;
 	write_manifest(dir, &m);
-	sl_add_owned(ex, strf("ok manifest"));
+	sl_add_owned(ex, tu_strf("ok manifest"));
 
 	/* Keys. */
 	key_from_tag(C_ORIGIN, FT_KEY_ED25519, 1, &logk);
@@ -1038,8 +1021,8 @@ static void build_c_artifacts(const char *dir, const struct c_config *cfg,
 	write_key_line(dir, "witness.vkey", ks);
 	ck_assert_int_eq(ft_skey_format(&witness, ks, sizeof ks, &len), 0);
 	write_key_line(dir, "witness.skey", ks);
-	sl_add_owned(ex, strf("ok vkey"));
-	sl_add_owned(ex, strf("ok skey"));
+	sl_add_owned(ex, tu_strf("ok vkey"));
+	sl_add_owned(ex, tu_strf("ok skey"));
 
 	/* Entries and the tree. */
 	for (uint64_t i = 0; i < cfg->nentries; i++) {
@@ -1051,7 +1034,7 @@ static void build_c_artifacts(const char *dir, const struct c_config *cfg,
 	}
 	put_file(dir, "entries", b.p, b.len);
 	b.len = 0;
-	sl_add_owned(ex, strf("ok entries %" PRIu64, cfg->nentries));
+	sl_add_owned(ex, tu_strf("ok entries %" PRIu64, cfg->nentries));
 	build_tree(&e, cfg->cps, cfg->ncps, &st, roots);
 	ft_hash_reader r = store_reader(&st);
 
@@ -1072,14 +1055,14 @@ static void build_c_artifacts(const char *dir, const struct c_config *cfg,
 					      note, FT_NOTE_MAX_BYTES,
 					      &note_len),
 				 0);
-		char *name = strf("checkpoint/%" PRIu64, cfg->cps[k]);
+		char *name = tu_strf("checkpoint/%" PRIu64, cfg->cps[k]);
 		put_file(dir, name, note, note_len);
 		free(name);
-		sl_add_owned(ex, strf("ok checkpoint %" PRIu64 " signature",
+		sl_add_owned(ex, tu_strf("ok checkpoint %" PRIu64 " signature",
 				      cfg->cps[k]));
 		sl_add_owned(ex,
-			     strf("ok checkpoint %" PRIu64 " root", cfg->cps[k]));
-		sl_add_owned(ex, strf("ok checkpoint %" PRIu64 " resign",
+			     tu_strf("ok checkpoint %" PRIu64 " root", cfg->cps[k]));
+		sl_add_owned(ex, tu_strf("ok checkpoint %" PRIu64 " resign",
 				      cfg->cps[k]));
 	}
 
@@ -1105,12 +1088,12 @@ static void build_c_artifacts(const char *dir, const struct c_config *cfg,
 					 roots[k].b, FT_HASH_LEN),
 				 0);
 		proof_line(&b, idx, size, proof, pn);
-		sl_add_owned(ex, strf("ok inclusion %" PRIu64 " %" PRIu64, idx,
+		sl_add_owned(ex, tu_strf("ok inclusion %" PRIu64 " %" PRIu64, idx,
 				      size));
 	}
 	put_file(dir, "inclusion", b.p, b.len);
 	b.len = 0;
-	sl_add_owned(ex, strf("ok inclusion file"));
+	sl_add_owned(ex, tu_strf("ok inclusion file"));
 	consistency_pairs(cfg->cps, cfg->ncps, &cpairs);
 	for (size_t i = 0; i < cpairs.n; i++) {
 		uint64_t s1 = cpairs.v[i][0], s2 = cpairs.v[i][1];
@@ -1124,12 +1107,12 @@ static void build_c_artifacts(const char *dir, const struct c_config *cfg,
 					 pn * FT_HASH_LEN),
 				 0);
 		proof_line(&b, s1, s2, proof, pn);
-		sl_add_owned(ex, strf("ok consistency %" PRIu64 " %" PRIu64,
+		sl_add_owned(ex, tu_strf("ok consistency %" PRIu64 " %" PRIu64,
 				      s1, s2));
 	}
 	put_file(dir, "consistency", b.p, b.len);
 	b.len = 0;
-	sl_add_owned(ex, strf("ok consistency file"));
+	sl_add_owned(ex, tu_strf("ok consistency file"));
 	free(ip.v);
 	free(cpairs.v);
 
@@ -1140,7 +1123,7 @@ static void build_c_artifacts(const char *dir, const struct c_config *cfg,
 		tiles_at(size, &tl);
 		for (size_t i = 0; i < tl.n; i++) {
 			char *p = tile_path(&tl.t[i]);
-			char *name = strf("tiles/%" PRIu64 "/%s", size, p);
+			char *name = tu_strf("tiles/%" PRIu64 "/%s", size, p);
 			tile_data(&tl.t[i], &st, &e, &b);
 			if (tl.t[i].level >= 0 && tl.t[i].width == 256) {
 				/* A full tile hashes to the node a tile up. */
@@ -1155,7 +1138,7 @@ static void build_c_artifacts(const char *dir, const struct c_config *cfg,
 			}
 			put_file(dir, name, b.p, b.len);
 			b.len = 0;
-			sl_add_owned(ex, strf("ok %s %" PRIu64 " %s",
+			sl_add_owned(ex, tu_strf("ok %s %" PRIu64 " %s",
 					      tl.t[i].level == FT_TILE_ENTRIES
 						      ? "bundle"
 						      : "tile",
@@ -1163,14 +1146,14 @@ static void build_c_artifacts(const char *dir, const struct c_config *cfg,
 			free(name);
 			free(p);
 		}
-		sl_add_owned(ex, strf("ok tileset %" PRIu64, size));
-		sl_add_owned(ex, strf("ok tilereader %" PRIu64, size));
+		sl_add_owned(ex, tu_strf("ok tileset %" PRIu64, size));
+		sl_add_owned(ex, tu_strf("ok tilereader %" PRIu64, size));
 		free(tl.t);
 	}
 
 	/* The largest checkpoint, cosigned by the witness. */
 	{
-		char *name = strf("checkpoint/%" PRIu64, m.cos_at);
+		char *name = tu_strf("checkpoint/%" PRIu64, m.cos_at);
 		uint8_t *plain = get_file(dir, name, &note_len);
 		ck_assert_uint_le(note_len, FT_NOTE_MAX_BYTES);
 		memcpy(note, plain, note_len);
@@ -1180,11 +1163,11 @@ static void build_c_artifacts(const char *dir, const struct c_config *cfg,
 					      FT_NOTE_MAX_BYTES, &note_len),
 				 0);
 		put_file(dir, "cosigned", note, note_len);
-		sl_add_owned(ex, strf("ok witness vkey"));
-		sl_add_owned(ex, strf("ok cosigned log signature"));
-		sl_add_owned(ex, strf("ok cosignature"));
-		sl_add_owned(ex, strf("ok cosignature reproduce"));
-		sl_add_owned(ex, strf("ok cosigned open"));
+		sl_add_owned(ex, tu_strf("ok witness vkey"));
+		sl_add_owned(ex, tu_strf("ok cosigned log signature"));
+		sl_add_owned(ex, tu_strf("ok cosignature"));
+		sl_add_owned(ex, tu_strf("ok cosignature reproduce"));
+		sl_add_owned(ex, tu_strf("ok cosigned open"));
 	}
 
 	/* Notes with several signatures, one from a key Go does not know. */
@@ -1207,8 +1190,8 @@ static void build_c_artifacts(const char *dir, const struct c_config *cfg,
 		for (size_t i = 0; i < 3; i++) {
 			ft_skey_wipe(&keys[i]);
 		}
-		sl_add_owned(ex, strf("ok multisig"));
-		sl_add_owned(ex, strf("ok unknown rejected"));
+		sl_add_owned(ex, tu_strf("ok multisig"));
+		sl_add_owned(ex, tu_strf("ok unknown rejected"));
 	}
 
 	/* tlog-proofs against the cosigned checkpoint. */
@@ -1230,10 +1213,10 @@ static void build_c_artifacts(const char *dir, const struct c_config *cfg,
 						 proof, pn, cos, clen, tp, cap,
 						 &tlen),
 					 0);
-			char *name = strf("tlogproof/%" PRIu64, idx);
+			char *name = tu_strf("tlogproof/%" PRIu64, idx);
 			put_file(dir, name, tp, tlen);
 			free(name);
-			sl_add_owned(ex, strf("ok tlogproof %" PRIu64, idx));
+			sl_add_owned(ex, tu_strf("ok tlogproof %" PRIu64, idx));
 		}
 		free(tp);
 		free(cos);
@@ -1255,7 +1238,7 @@ START_TEST(test_go_helper_runs)
 {
 	/* The helper must exist and refuse bad usage with status 2. */
 	char *tmp = tu_tmpdir();
-	char *outp = strf("%s/usage.out", tmp);
+	char *outp = tu_strf("%s/usage.out", tmp);
 	char *out = NULL;
 
 	ck_assert_ptr_nonnull(tmp);
@@ -1273,8 +1256,8 @@ START_TEST(test_c_to_go)
 {
 	char *tmp = tu_tmpdir();
 	ck_assert_ptr_nonnull(tmp);
-	char *dir = strf("%s/data", tmp);
-	char *outp = strf("%s/verify.out", tmp);
+	char *dir = tu_strf("%s/data", tmp);
+	char *outp = tu_strf("%s/verify.out", tmp);
 	struct strlist ex = {0};
 	struct c_config cfg = {70000,		CPS, NELEM(CPS), TILE_SIZES,
 			       NELEM(TILE_SIZES), TPS, NELEM(TPS)};
@@ -1303,8 +1286,8 @@ START_TEST(test_c_to_go_tampered)
 	static const uint64_t tps[] = {0, 299};
 	char *tmp = tu_tmpdir();
 	ck_assert_ptr_nonnull(tmp);
-	char *dir = strf("%s/data", tmp);
-	char *outp = strf("%s/verify.out", tmp);
+	char *dir = tu_strf("%s/data", tmp);
+	char *outp = tu_strf("%s/verify.out", tmp);
 	struct strlist ex = {0};
 	struct c_config cfg = {300, cps, NELEM(cps), tiles, NELEM(tiles),
 			       tps, NELEM(tps)};
@@ -1352,7 +1335,7 @@ START_TEST(test_c_to_go_tampered)
 		"FAIL tileset 7:",
 	};
 	for (size_t i = 0; i < NELEM(want); i++) {
-		char *nl = strf("\n%s", want[i]);
+		char *nl = tu_strf("\n%s", want[i]);
 		if (strstr(out, nl) == NULL) {
 			dump_output("verify", out);
 		}
@@ -1457,7 +1440,7 @@ static int next_proof(const char *text, size_t len, size_t *pos,
 	const char *s = text + *pos;
 	const char *nl = memchr(s, '\n', len - *pos);
 	ck_assert_ptr_nonnull(nl);
-	char *line = strf("%.*s", (int)(nl - s), s);
+	char *line = tu_strf("%.*s", (int)(nl - s), s);
 	char *save = NULL, *tok;
 	*pos += (size_t)(nl - s) + 1;
 
@@ -1585,7 +1568,7 @@ static void tamper_note(const uint8_t *msg, size_t len, size_t upto,
 static uint8_t *flip_sig_byte(const uint8_t *msg, size_t len,
 			      const char *name, size_t at, size_t *out_len)
 {
-	char *prefix = strf("\n" EM_DASH " %s ", name);
+	char *prefix = tu_strf("\n" EM_DASH " %s ", name);
 	const char *s = strstr((const char *)msg, prefix);
 	ck_assert_ptr_nonnull(s);
 	s += strlen(prefix);
@@ -1613,8 +1596,8 @@ START_TEST(test_go_to_c)
 {
 	char *tmp = tu_tmpdir();
 	ck_assert_ptr_nonnull(tmp);
-	char *dir = strf("%s/data", tmp);
-	char *outp = strf("%s/generate.out", tmp);
+	char *dir = tu_strf("%s/data", tmp);
+	char *outp = tu_strf("%s/generate.out", tmp);
 	char *out = NULL;
 	struct manifest m;
 	ft_vkey logv, secondv, witv;
@@ -1674,7 +1657,7 @@ START_TEST(test_go_to_c)
 	/* Checkpoints: open, parse, same root as C, and C re-signing Go's
 	 * text with Go's key reproduces Go's note byte for byte. */
 	for (size_t k = 0; k < m.ncps; k++) {
-		char *name = strf("checkpoint/%" PRIu64, m.cps[k]);
+		char *name = tu_strf("checkpoint/%" PRIu64, m.cps[k]);
 		uint8_t *msg = get_file(dir, name, &len);
 		ft_checkpoint cp;
 		size_t sl = 0;
@@ -1832,21 +1815,21 @@ START_TEST(test_go_to_c)
 		int ki = cp_index(&m, size);
 		struct tile_list tl;
 		struct buf mine = {0};
-		char *tdir = strf("%s/tiles/%" PRIu64, dir, size);
+		char *tdir = tu_strf("%s/tiles/%" PRIu64, dir, size);
 
 		ck_assert_int_ge(ki, 0);
 		tiles_at(size, &tl);
 		ck_assert_uint_eq(count_files(tdir), tl.n);
 		for (size_t i = 0; i < tl.n; i++) {
 			char *p = tile_path(&tl.t[i]);
-			char *name = strf("tiles/%" PRIu64 "/%s", size, p);
+			char *name = tu_strf("tiles/%" PRIu64 "/%s", size, p);
 			uint8_t *data = get_file(dir, name, &len);
 			ft_tile parsed;
 			ck_assert_int_eq(ft_tile_parse_path(p, strlen(p),
 							    &parsed),
 					 0);
 			ck_assert_int_eq(cmp_tile(&parsed, &tl.t[i]), 0);
-			char *slashed = strf("/%s", p);
+			char *slashed = tu_strf("/%s", p);
 			ck_assert_int_eq(ft_tile_parse_path(slashed,
 							    strlen(slashed),
 							    &parsed),
@@ -1943,7 +1926,7 @@ START_TEST(test_go_to_c)
 	 * it, and a changed timestamp or a flipped byte is rejected. */
 	{
 		uint8_t *cos = get_file(dir, "cosigned", &len);
-		char *name = strf("checkpoint/%" PRIu64, m.cos_at);
+		char *name = tu_strf("checkpoint/%" PRIu64, m.cos_at);
 		size_t plen = 0, nl = 0;
 		uint8_t *plain = get_file(dir, name, &plen);
 		ft_vkey both[2] = {logv, witv};
@@ -2038,7 +2021,7 @@ START_TEST(test_go_to_c)
 		ck_assert_ptr_nonnull(again);
 		ck_assert_ptr_nonnull(tp);
 		for (size_t i = 0; i < m.ntps; i++) {
-			char *name = strf("tlogproof/%" PRIu64, m.tps[i]);
+			char *name = tu_strf("tlogproof/%" PRIu64, m.tps[i]);
 			uint8_t *data = get_file(dir, name, &len);
 			size_t el, alen = 0;
 			const uint8_t *want = entry_at(&e, m.tps[i], &el);
@@ -2127,12 +2110,12 @@ static char *vector_line(const char *text, const char *prefix, int skip)
 	}
 	const char *e = strchr(s, '\n');
 	ck_assert_ptr_nonnull(e);
-	return strf("%.*s", (int)(e - s), s);
+	return tu_strf("%.*s", (int)(e - s), s);
 }
 
 START_TEST(test_known_key)
 {
-	char *path = strf("%s/notes.txt", tu_vectors_dir());
+	char *path = tu_strf("%s/notes.txt", tu_vectors_dir());
 	size_t len;
 	char *vec = (char *)tu_read_file(path, &len);
 	ck_assert_msg(vec != NULL, "cannot read %s", path);
@@ -2141,8 +2124,8 @@ START_TEST(test_known_key)
 	char *l1 = vector_line(vec, "text (", 1);
 	char *l2 = vector_line(vec, "text (", 2);
 	char *sigline = vector_line(vec, "signature line", 1);
-	char *text = strf("%s\n%s\n", l1, l2);
-	char *expect = strf("%s\n%s\n", text, sigline);
+	char *text = tu_strf("%s\n%s\n", l1, l2);
+	char *expect = tu_strf("%s\n%s\n", text, sigline);
 	ft_skey sk;
 	ft_vkey vk;
 	char line[FT_NOTE_SIG_LINE_MAX + 1];
@@ -2175,8 +2158,8 @@ START_TEST(test_known_key)
 	/* ...and Go's note.NewSigner/note.Sign on the same skey agrees. */
 	char *tmp = tu_tmpdir();
 	ck_assert_ptr_nonnull(tmp);
-	char *skline = strf("%s\n", skey);
-	char *outp = strf("%s/sign.out", tmp);
+	char *skline = tu_strf("%s\n", skey);
+	char *outp = tu_strf("%s/sign.out", tmp);
 	char *out = NULL;
 	put_file(tmp, "skey", skline, strlen(skline));
 	put_file(tmp, "text", text, strlen(text));
@@ -2241,7 +2224,7 @@ static struct dcase *dc_add(struct dcases *l, const char *what,
 	}
 	struct dcase *c = &l->v[l->n++];
 	memset(c, 0, sizeof *c);
-	c->what = strf("%s", what);
+	c->what = tu_strf("%s", what);
 	buf_add(&c->in, p, len);
 	c->rel = rel;
 	return c;
@@ -2310,7 +2293,7 @@ static char *show(const struct buf *b)
 static const char *go_verdict(char **lines, size_t n, const char *kind,
 			      size_t i)
 {
-	char *prefix = strf("%s %zu ", kind, i);
+	char *prefix = tu_strf("%s %zu ", kind, i);
 	const char *found = NULL;
 
 	for (size_t k = 0; k < n; k++) {
@@ -2417,7 +2400,7 @@ static void name_cases(struct dcases *l)
 	dc_add(l, "256 bytes (C caps names at 255)", big, 256, C_STRICTER);
 	for (size_t i = 0; i < l->n; i++) {
 		struct dcase *c = &l->v[i];
-		c->c_verdict = strf(
+		c->c_verdict = tu_strf(
 			"%s", ft_key_name_valid((const char *)c->in.p, c->in.len)
 				      ? "valid"
 				      : "invalid");
@@ -2445,8 +2428,8 @@ static char *raw_vkey(const char *name, const uint8_t *key, size_t n,
 {
 	char *k = b64(key, n);
 	uint32_t kid = raw_key_id(name, key, n);
-	char *id = upper ? strf("%08" PRIX32, kid) : strf("%08" PRIx32, kid);
-	char *s = strf("%s+%s+%s", name, id, k);
+	char *id = upper ? tu_strf("%08" PRIX32, kid) : tu_strf("%08" PRIx32, kid);
+	char *s = tu_strf("%s+%s+%s", name, id, k);
 
 	free(k);
 	free(id);
@@ -2472,7 +2455,7 @@ static void key_cases(struct dcases *vk, struct dcases *sk)
 	size_t nl = strlen("ftlog.example/k"); /* the '+' before the id */
 
 	dc_add(vk, "canonical", vs, strlen(vs), SAME);
-	s = strf("%s", vs);
+	s = tu_strf("%s", vs);
 	for (char *p = s + nl + 1; p < s + nl + 9; p++) {
 		if (*p >= 'a' && *p <= 'f') {
 			*p = (char)(*p - 'a' + 'A');
@@ -2480,14 +2463,14 @@ static void key_cases(struct dcases *vk, struct dcases *sk)
 	}
 	dc_add(vk, "uppercase key id", s, strlen(s), SAME);
 	free(s);
-	s = strf("%s", vs);
+	s = tu_strf("%s", vs);
 	s[nl + 8] = s[nl + 8] == '0' ? '1' : '0';
 	dc_add(vk, "wrong key id", s, strlen(s), SAME);
 	free(s);
-	s = strf("%.*s%s", (int)(nl + 1), vs, vs + nl + 2);
+	s = tu_strf("%.*s%s", (int)(nl + 1), vs, vs + nl + 2);
 	dc_add(vk, "7-digit key id", s, strlen(s), SAME);
 	free(s);
-	s = strf("%.*s0%s", (int)(nl + 1), vs, vs + nl + 1);
+	s = tu_strf("%.*s0%s", (int)(nl + 1), vs, vs + nl + 1);
 	dc_add(vk, "9-digit key id", s, strlen(s), SAME);
 	free(s);
 	raw[0] = 0x01;
@@ -2527,37 +2510,37 @@ static void key_cases(struct dcases *vk, struct dcases *sk)
 	vkey_string(&v, ss);
 	dc_add(vk, "UTF-8 name", ss, strlen(ss), SAME);
 	ck_assert_int_eq(ft_skey_format(&k, ss, sizeof ss, &len), 0);
-	s = strf("%s\n", vs);
+	s = tu_strf("%s\n", vs);
 	dc_add(vk, "trailing newline", s, strlen(s), C_STRICTER);
 	free(s);
-	s = strf("%s\r", vs);
+	s = tu_strf("%s\r", vs);
 	dc_add(vk, "trailing CR", s, strlen(s), C_STRICTER);
 	free(s);
-	s = strf("%.*s\n%s", (int)(strlen(vs) - 10), vs, vs + strlen(vs) - 10);
+	s = tu_strf("%.*s\n%s", (int)(strlen(vs) - 10), vs, vs + strlen(vs) - 10);
 	dc_add(vk, "newline inside the base64", s, strlen(s), C_STRICTER);
 	free(s);
-	s = strf("%s+extra", vs);
+	s = tu_strf("%s+extra", vs);
 	dc_add(vk, "extra field", s, strlen(s), SAME);
 	free(s);
-	s = strf(" %s", vs);
+	s = tu_strf(" %s", vs);
 	dc_add(vk, "leading space", s, strlen(s), SAME);
 	free(s);
-	s = strf("%s ", vs);
+	s = tu_strf("%s ", vs);
 	dc_add(vk, "trailing space", s, strlen(s), SAME);
 	free(s);
-	s = strf("%s=", vs);
+	s = tu_strf("%s=", vs);
 	dc_add(vk, "extra padding", s, strlen(s), SAME);
 	free(s);
-	s = strf("%.*s", (int)(strlen(vs) - 1), vs);
+	s = tu_strf("%.*s", (int)(strlen(vs) - 1), vs);
 	dc_add(vk, "truncated base64", s, strlen(s), SAME);
 	free(s);
 	dc_add(vk, "empty", "", 0, SAME);
-	s = strf("%.*s0x%s", (int)(nl + 1), vs, vs + nl + 3);
+	s = tu_strf("%.*s0x%s", (int)(nl + 1), vs, vs + nl + 3);
 	dc_add(vk, "0x-prefixed id", s, strlen(s), SAME);
 	free(s);
 
 	dc_add(sk, "canonical", ss, strlen(ss), SAME);
-	s = strf("%s", ss);
+	s = tu_strf("%s", ss);
 	for (char *p = s + strlen("PRIVATE+KEY+") + nl + 1;
 	     p < s + strlen("PRIVATE+KEY+") + nl + 9; p++) {
 		if (*p >= 'a' && *p <= 'f') {
@@ -2566,21 +2549,21 @@ static void key_cases(struct dcases *vk, struct dcases *sk)
 	}
 	dc_add(sk, "uppercase key id", s, strlen(s), SAME);
 	free(s);
-	s = strf("%s", ss);
+	s = tu_strf("%s", ss);
 	s[strlen("PRIVATE+KEY+") + nl + 8] =
 		s[strlen("PRIVATE+KEY+") + nl + 8] == '0' ? '1' : '0';
 	dc_add(sk, "wrong key id", s, strlen(s), SAME);
 	free(s);
-	s = strf("private+key+%s", ss + strlen("PRIVATE+KEY+"));
+	s = tu_strf("private+key+%s", ss + strlen("PRIVATE+KEY+"));
 	dc_add(sk, "lowercase PRIVATE+KEY", s, strlen(s), SAME);
 	free(s);
-	s = strf("PRIVATE+KEY+%s", vs);
+	s = tu_strf("PRIVATE+KEY+%s", vs);
 	dc_add(sk, "public key as seed", s, strlen(s), SAME);
 	free(s);
-	s = strf("%s\n", ss);
+	s = tu_strf("%s\n", ss);
 	dc_add(sk, "trailing newline", s, strlen(s), C_STRICTER);
 	free(s);
-	s = strf("%.*s", (int)(strlen(ss) - 4), ss);
+	s = tu_strf("%.*s", (int)(strlen(ss) - 4), ss);
 	dc_add(sk, "truncated", s, strlen(s), SAME);
 	free(s);
 	ck_assert_int_eq(ft_skey_format(&k4, ss, sizeof ss, &len), 0);
@@ -2593,10 +2576,10 @@ static void key_cases(struct dcases *vk, struct dcases *sk)
 		ft_vkey out;
 		if (ft_vkey_parse((const char *)c->in.p, c->in.len, &out) == 0) {
 			char *hn = hexstr(out.name, out.name_len);
-			c->c_verdict = strf("accept %s %08" PRIx32, hn, out.id);
+			c->c_verdict = tu_strf("accept %s %08" PRIx32, hn, out.id);
 			free(hn);
 		} else {
-			c->c_verdict = strf("reject");
+			c->c_verdict = tu_strf("reject");
 		}
 	}
 	for (size_t i = 0; i < sk->n; i++) {
@@ -2604,11 +2587,11 @@ static void key_cases(struct dcases *vk, struct dcases *sk)
 		ft_skey out;
 		if (ft_skey_parse((const char *)c->in.p, c->in.len, &out) == 0) {
 			char *hn = hexstr(out.name, out.name_len);
-			c->c_verdict = strf("accept %s %08" PRIx32, hn, out.id);
+			c->c_verdict = tu_strf("accept %s %08" PRIx32, hn, out.id);
 			free(hn);
 			ft_skey_wipe(&out);
 		} else {
-			c->c_verdict = strf("reject");
+			c->c_verdict = tu_strf("reject");
 		}
 	}
 	ft_skey_wipe(&k);
@@ -2686,10 +2669,10 @@ static void path_cases(struct dcases *l)
 		ft_tile tile;
 		if (ft_tile_parse_path((const char *)c->in.p, c->in.len,
 				       &tile) == 0) {
-			c->c_verdict = strf("accept %d %" PRIu64 " %u", tile.level,
+			c->c_verdict = tu_strf("accept %d %" PRIu64 " %u", tile.level,
 					    tile.index, tile.width);
 		} else {
-			c->c_verdict = strf("reject");
+			c->c_verdict = tu_strf("reject");
 		}
 	}
 }
@@ -2705,7 +2688,7 @@ static char *sig_of(const ft_skey *k, const char *text, size_t tlen,
 
 	ck_assert_msg(rc == 0, "ft_note_sig_line(%s) over %zu bytes: %s",
 		      k->name, tlen, ft_errname(rc));
-	return strf("%.*s", (int)n, line);
+	return tu_strf("%.*s", (int)n, line);
 }
 
 /* A signature line with raw byte `at` (after base64 decoding) xor 1, or,
@@ -2721,7 +2704,7 @@ static char *sig_mangle(const char *line, size_t at)
 		static const char alpha[] =
 			"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 			"0123456789+/";
-		s = strf("%s", line);
+		s = tu_strf("%s", line);
 		char *pad = strchr(s + (b - line), '=');
 		ck_assert_ptr_nonnull(pad);
 		const char *pos = strchr(alpha, pad[-1]);
@@ -2736,7 +2719,7 @@ static char *sig_mangle(const char *line, size_t at)
 	ck_assert_uint_lt(at, n);
 	raw[at] ^= 1;
 	char *enc = b64(raw, n);
-	s = strf("%.*s%s\n", (int)(b - line), line, enc);
+	s = tu_strf("%.*s%s\n", (int)(b - line), line, enc);
 	free(enc);
 	return s;
 }
@@ -2808,27 +2791,27 @@ static void note_cases(struct dcases *l, ft_vkey *known)
 		const char *const ls[] = {s1};
 		note_case(l, "no blank line", SAME, T, strlen(T), ls, 1, 0);
 	}
-	x = strf("%.*s", (int)strlen(s1) - 1, s1);
+	x = tu_strf("%.*s", (int)strlen(s1) - 1, s1);
 	NOTE("no final newline", SAME, T, x);
 	free(x);
 	NOTE("blank line but no signature", SAME, T, "");
-	x = strf("%s\n", s1);
+	x = tu_strf("%s\n", s1);
 	NOTE("trailing blank line", SAME, T, x);
 	free(x);
 	dc_add(l, "empty message", "", 0, SAME);
-	x = strf(EM_DASH " ftlog.example/n1  %s", strrchr(s1, ' ') + 1);
+	x = tu_strf(EM_DASH " ftlog.example/n1  %s", strrchr(s1, ' ') + 1);
 	NOTE("two spaces after the name", SAME, T, x);
 	free(x);
-	x = strf(EM_DASH "ftlog.example/n1 %s", strrchr(s1, ' ') + 1);
+	x = tu_strf(EM_DASH "ftlog.example/n1 %s", strrchr(s1, ' ') + 1);
 	NOTE("no space after the dash", SAME, T, x);
 	free(x);
-	x = strf("-- ftlog.example/n1 %s", strrchr(s1, ' ') + 1);
+	x = tu_strf("-- ftlog.example/n1 %s", strrchr(s1, ' ') + 1);
 	NOTE("ASCII dashes", SAME, T, x);
 	free(x);
-	x = strf("\xe2\x80\x93 ftlog.example/n1 %s", strrchr(s1, ' ') + 1);
+	x = tu_strf("\xe2\x80\x93 ftlog.example/n1 %s", strrchr(s1, ' ') + 1);
 	NOTE("en dash", SAME, T, x);
 	free(x);
-	x = strf("%.*s \n", (int)strlen(s1) - 1, s1);
+	x = tu_strf("%.*s \n", (int)strlen(s1) - 1, s1);
 	NOTE("trailing space", SAME, T, x);
 	free(x);
 	NOTE("3-byte signature", SAME, T, EM_DASH " ftlog.example/u AAAA\n",
@@ -2849,7 +2832,7 @@ static void note_cases(struct dcases *l, ft_vkey *known)
 	{
 		/* A known key's id under the other known key's name. */
 		const char *b = strrchr(s2, ' ') + 1;
-		x = strf(EM_DASH " ftlog.example/n1 %s", b);
+		x = tu_strf(EM_DASH " ftlog.example/n1 %s", b);
 		NOTE("key id of n2 under the name n1", SAME, T, x, s1);
 		free(x);
 	}
@@ -2862,13 +2845,13 @@ static void note_cases(struct dcases *l, ft_vkey *known)
 					       sizeof raw, &n),
 				 0);
 		char *enc = b64(raw, n - 1);
-		x = strf(EM_DASH " ftlog.example/n1 %s\n", enc);
+		x = tu_strf(EM_DASH " ftlog.example/n1 %s\n", enc);
 		NOTE("known key, 63-byte signature", SAME, T, x);
 		free(x);
 		free(enc);
 		raw[n] = 0;
 		enc = b64(raw, n + 1);
-		x = strf(EM_DASH " ftlog.example/n1 %s\n", enc);
+		x = tu_strf(EM_DASH " ftlog.example/n1 %s\n", enc);
 		NOTE("known key, 65-byte signature", SAME, T, x);
 		free(x);
 		free(enc);
@@ -2924,7 +2907,7 @@ static void note_cases(struct dcases *l, ft_vkey *known)
 			{"\x01", "C0 control in the text"},
 		};
 		for (size_t i = 0; i < NELEM(subs); i++) {
-			x = strf("hel%slo\nworld\n", subs[i].bytes);
+			x = tu_strf("hel%slo\nworld\n", subs[i].bytes);
 			NOTE(subs[i].what, SAME, x, s1);
 			free(x);
 		}
@@ -2933,7 +2916,7 @@ static void note_cases(struct dcases *l, ft_vkey *known)
 		buf_add(&b, s1, strlen(s1));
 		dc_add(l, "NUL in the text", b.p, b.len, SAME);
 		buf_free(&b);
-		x = strf("%.*s\r\n", (int)strlen(s1) - 1, s1);
+		x = tu_strf("%.*s\r\n", (int)strlen(s1) - 1, s1);
 		NOTE("CRLF after the signature", SAME, T, x);
 		free(x);
 	}
@@ -2974,7 +2957,7 @@ static void note_cases(struct dcases *l, ft_vkey *known)
 		size_t n = 0;
 		if (ft_note_sig_line(&k1, (const uint8_t *)big, tl, 0, line,
 				     sizeof line, &n) == 0) {
-			x = strf("%.*s", (int)n, line);
+			x = tu_strf("%.*s", (int)n, line);
 			note_case(l, "note over the C size cap", C_STRICTER,
 				  big, tl, (const char *const *)&x, 1, 1);
 			free(x);
@@ -3002,12 +2985,12 @@ static void note_cases(struct dcases *l, ft_vkey *known)
 						      msg.len, w.sk),
 				 0);
 		char *enc = b64(raw, sizeof raw);
-		x = strf(EM_DASH " %s %s\n", w.name, enc);
+		x = tu_strf(EM_DASH " %s %s\n", w.name, enc);
 		NOTE("cosignature at time 2^63 (out of range)", SAME, T, s1, x);
 		free(x);
 		free(enc);
 		enc = b64(raw, 12);
-		x = strf(EM_DASH " %s %s\n", w.name, enc);
+		x = tu_strf(EM_DASH " %s %s\n", w.name, enc);
 		NOTE("cosignature without the signature", SAME, T, s1, x);
 		free(x);
 		free(enc);
@@ -3018,7 +3001,7 @@ static void note_cases(struct dcases *l, ft_vkey *known)
 	{
 		char name[300];
 		memset(name, 'u', sizeof name);
-		x = strf(EM_DASH " %.256s AAAAAAA=\n", name);
+		x = tu_strf(EM_DASH " %.256s AAAAAAA=\n", name);
 		NOTE("unknown signer name of 256 bytes", SAME, T, x, s1);
 		free(x);
 	}
@@ -3046,23 +3029,23 @@ static void note_cases(struct dcases *l, ft_vkey *known)
 		case 0: {
 			int nv = st[0].verified + st[1].verified +
 				 st[2].verified;
-			c->c_verdict = strf("accept %d", nv);
+			c->c_verdict = tu_strf("accept %d", nv);
 			break;
 		}
 		case FT_ENOTE_NOKEY:
-			c->c_verdict = strf("reject unverified");
+			c->c_verdict = tu_strf("reject unverified");
 			break;
 		case FT_ENOTE_BADSIG:
 		case FT_ECOSIG_TIME:
-			c->c_verdict = strf("reject badsig");
+			c->c_verdict = tu_strf("reject badsig");
 			break;
 		case FT_ENOTE_FORMAT:
 		case FT_ENOTE_TOOMANY:
 		case FT_ETOOBIG:
-			c->c_verdict = strf("reject malformed");
+			c->c_verdict = tu_strf("reject malformed");
 			break;
 		default:
-			c->c_verdict = strf("reject other (%s)", ft_errname(rc));
+			c->c_verdict = tu_strf("reject other (%s)", ft_errname(rc));
 			break;
 		}
 	}
@@ -3078,8 +3061,8 @@ START_TEST(test_parsers_agree)
 {
 	char *tmp = tu_tmpdir();
 	ck_assert_ptr_nonnull(tmp);
-	char *outp = strf("%s/parse.out", tmp);
-	char *dir = strf("%s/data", tmp);
+	char *outp = tu_strf("%s/parse.out", tmp);
+	char *dir = tu_strf("%s/data", tmp);
 	struct dcases names = {0}, vkeys = {0}, skeys = {0}, paths = {0},
 		      notes = {0};
 	ft_vkey known[3];
@@ -3106,11 +3089,11 @@ START_TEST(test_parsers_agree)
 	put_file(dir, "notes.keys", kb.p, kb.len);
 	buf_free(&kb);
 	for (size_t i = 0; i < notes.n; i++) {
-		char *name = strf("notes/%zu", i);
+		char *name = tu_strf("notes/%zu", i);
 		put_file(dir, name, notes.v[i].in.p, notes.v[i].in.len);
 		free(name);
 	}
-	char *count = strf("%zu\n", notes.n);
+	char *count = tu_strf("%zu\n", notes.n);
 	put_file(dir, "notes.count", count, strlen(count));
 	free(count);
 
@@ -3302,7 +3285,7 @@ START_TEST(test_huge_trees)
 
 	char *tmp = tu_tmpdir();
 	ck_assert_ptr_nonnull(tmp);
-	char *outp = strf("%s/synthetic.out", tmp);
+	char *outp = tu_strf("%s/synthetic.out", tmp);
 	char *out = NULL;
 	put_file(tmp, "synthetic", in.p, in.len);
 	int st = run_go("synthetic", tmp, outp, &out);
@@ -3312,7 +3295,7 @@ START_TEST(test_huge_trees)
 	ck_assert_msg(st == 0, "Go synthetic exit status %d", st);
 
 	size_t n = 0, missing = 0;
-	char *copy = strf("%s", out);
+	char *copy = tu_strf("%s", out);
 	char **lines = split_lines(copy, &n);
 	for (char *w = (char *)want.p; *w;) {
 		char *e = strchr(w, '\n');

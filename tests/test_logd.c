@@ -50,30 +50,6 @@
 static const char *const fast_args[] = {"--batch-interval", "10ms",
 					"--validator", "test", NULL};
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-	}
-}
-
-__attribute__((format(printf, 1, 2))) static char *strf(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	ck_assert_int_ge(n, 0);
-	char *s = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(s);
-	va_start(ap, fmt);
-	(void)vsnprintf(s, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	return s;
-}
-
 /* ---- The model: what we submitted, by index, and the tree over it. ---- */
 
 struct seen_cp {
@@ -546,16 +522,16 @@ START_TEST(test_init_key)
 	ck_assert_msg((st.st_mode & 0777) == 0700, "data dir mode %o",
 		      (unsigned)(st.st_mode & 0777));
 
-	p = strf("%s/log.pub", s.data);
+	p = tu_strf("%s/log.pub", s.data);
 	uint8_t *pub = tu_read_file(p, &len);
 	ck_assert_msg(pub != NULL, "no %s", p);
-	char *want = strf("%s\n", s.vkey_str);
+	char *want = tu_strf("%s\n", s.vkey_str);
 	ck_assert_str_eq((char *)pub, want);
 	free(want);
 	free(pub);
 	free(p);
 
-	p = strf("%s/log.key", s.data);
+	p = tu_strf("%s/log.key", s.data);
 	ck_assert_int_eq(stat(p, &st), 0);
 	ck_assert_msg((st.st_mode & 0777) == 0600, "log.key mode %o",
 		      (unsigned)(st.st_mode & 0777));
@@ -600,21 +576,21 @@ START_TEST(test_init_key)
 	/* A store without a key is refused too. */
 	ck_assert_int_eq(unlink(p), 0);
 	free(p);
-	p = strf("%s/log.pub", s.data);
+	p = tu_strf("%s/log.pub", s.data);
 	ck_assert_int_eq(unlink(p), 0);
 	free(p);
 	rc = lh_run(again, NULL, &err);
 	ck_assert_msg(rc == 1, "init over an existing store: exit %d (%s)", rc,
 		      err);
 	free(err);
-	p = strf("%s/log.key", s.data);
+	p = tu_strf("%s/log.key", s.data);
 	ck_assert_msg(access(p, F_OK) != 0, "init wrote a key over a store");
 	free(p);
 
 	/* And a key without a store. */
-	char *d2 = strf("%s/other", s.dir);
+	char *d2 = tu_strf("%s/other", s.dir);
 	ck_assert_int_eq(mkdir(d2, 0700), 0);
-	p = strf("%s/log.key", d2);
+	p = tu_strf("%s/log.key", d2);
 	ck_assert_int_eq(tu_write_file(p, "PRIVATE+KEY+x\n", 14), 0);
 	const char *third[] = {"init", "--data", d2, "--origin", ORIGIN, NULL};
 	rc = lh_run(third, NULL, &err);
@@ -669,7 +645,7 @@ START_TEST(test_cli)
 	/* serve without a store: exit 1 at startup. */
 	char *tmp = tu_tmpdir();
 	ck_assert_ptr_nonnull(tmp);
-	char *d = strf("%s/none", tmp);
+	char *d = tu_strf("%s/none", tmp);
 	const char *serve[] = {"serve", "--data", d, "--listen", "127.0.0.1:0",
 			       NULL};
 	rc = lh_run(serve, &out, &err);
@@ -695,7 +671,7 @@ START_TEST(test_config_file)
 
 	memset(body, 'c', sizeof body);
 	ck_assert_int_eq(lh_init(&s, "config.example/log"), 0);
-	char *conf = strf("%s/ftlogd.conf", s.dir);
+	char *conf = tu_strf("%s/ftlogd.conf", s.dir);
 	const char text[] = "# ftlogd settings\n"
 			    "\n"
 			    "batch-interval = 20ms\n"
@@ -726,7 +702,7 @@ START_TEST(test_config_file)
 			       "127.0.0.1:0", "--config", conf, NULL};
 	rc = lh_run(serve, &out, &err);
 	ck_assert_msg(rc == 1, "bad config: exit %d", rc);
-	char *where = strf("%s:2:", conf);
+	char *where = tu_strf("%s:2:", conf);
 	ck_assert_msg(strstr(err, where) != NULL, "no \"%s\" in: %s", where,
 		      err);
 	free(where);
@@ -780,7 +756,7 @@ START_TEST(test_empty_log)
 	ck_assert_int_eq(h.status, 200);
 	ck_assert_uint_eq(h.body_len, 0);
 	ck_assert_int_eq(lh_header(&h, "Content-Length", v, sizeof v), 0);
-	char *want = strf("%zu", r.body_len);
+	char *want = tu_strf("%zu", r.body_len);
 	ck_assert_str_eq(v, want);
 	free(want);
 	lh_resp_free(&h);
@@ -845,7 +821,7 @@ START_TEST(test_append)
 	ck_assert_int_eq(lh_conn_open(&c, s.port), 0);
 	for (size_t i = 0; i < m.ncps; i++) {
 		uint64_t old = m.cps[i].size;
-		char *path = strf("/proof/consistency?old=%" PRIu64
+		char *path = tu_strf("/proof/consistency?old=%" PRIu64
 				  "&new=%" PRIu64,
 				  old, n);
 		lh_resp r;
@@ -911,7 +887,7 @@ START_TEST(test_duplicates)
 	for (int i = 0; i < 4; i++) {
 		ck_assert_int_eq(lh_conn_open(&c[i], s.port), 0);
 	}
-	char *req = strf("POST /add HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+	char *req = tu_strf("POST /add HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
 			 "Content-Length: %zu\r\n\r\n%s",
 			 s.port, strlen(dup), dup);
 	for (int i = 0; i < 4; i++) {
@@ -977,7 +953,7 @@ START_TEST(test_rejections)
 	/* No length at all. */
 	lh_conn c;
 	ck_assert_int_eq(lh_conn_open(&c, s.port), 0);
-	char *req = strf("POST /add HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+	char *req = tu_strf("POST /add HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
 			 "Connection: close\r\n\r\n",
 			 s.port);
 	ck_assert_int_eq(lh_conn_send(&c, req, strlen(req)), 0);
@@ -1000,7 +976,7 @@ START_TEST(test_rejections)
 	char hex[65];
 	ft_merkle_leaf_hash((const uint8_t *)bad, strlen(bad), &leaf);
 	lh_hex(leaf.b, 32, hex);
-	char *path = strf("/proof/inclusion?leaf=%s&size=%" PRIu64, hex, n);
+	char *path = tu_strf("/proof/inclusion?leaf=%s&size=%" PRIu64, hex, n);
 	expect_error(s.port, "GET", path, NULL, 0, 404);
 	free(path);
 
@@ -1023,7 +999,7 @@ START_TEST(test_rejections)
 	/* The whole big entry comes back in its bundle. */
 	uint64_t n2 = current(&s, &m, &root);
 	ck_assert_uint_eq(n2, n + 2);
-	char *bp = strf("/tile/entries/000.p/%" PRIu64, n2);
+	char *bp = tu_strf("/tile/entries/000.p/%" PRIu64, n2);
 	ck_assert_int_eq(lh_http(s.port, "GET", bp, NULL, 0, &r), 0);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_int_eq(ft_bundle_check(r.body, r.body_len, (unsigned)n2), 0);
@@ -1066,7 +1042,7 @@ START_TEST(test_queue_full)
 		ck_assert_int_eq(lh_conn_open(&c[i], s.port), 0);
 	}
 	for (int i = 0; i < 10; i++) {
-		char *req = strf("POST /add HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+		char *req = tu_strf("POST /add HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
 				 "Content-Length: 14\r\n\r\nqueue entry %02d",
 				 s.port, i);
 		ck_assert_int_eq(lh_conn_send(&c[i], req, strlen(req)), 0);
@@ -1226,7 +1202,7 @@ static char *tile_url(int level, uint64_t index, unsigned width)
 	size_t len;
 
 	ck_assert_int_eq(ft_tile_path(&t, p, sizeof p, &len), 0);
-	return strf("/%s", p);
+	return tu_strf("/%s", p);
 }
 
 /* What the tile (level, index) of width w must hold, from the model. */
@@ -1432,7 +1408,7 @@ static void check_inclusion(lh_conn *c, struct model *m, const char *url,
 	size_t pn = 0;
 
 	expect_status(c, "GET", url, 200, &r);
-	char *first = strf("index %" PRIu64 "\n", index);
+	char *first = tu_strf("index %" PRIu64 "\n", index);
 	size_t fl = strlen(first);
 	ck_assert_msg(r.body_len >= fl && memcmp(r.body, first, fl) == 0,
 		      "%s: answer does not start with \"index %" PRIu64
@@ -1455,7 +1431,7 @@ static void check_consistency(lh_conn *c, struct model *m, uint64_t old,
 	lh_resp r;
 	ft_hash p[FT_PROOF_MAX_CONSISTENCY], r1, r2;
 	size_t pn = 0;
-	char *url = strf("/proof/consistency?old=%" PRIu64 "&new=%" PRIu64, old,
+	char *url = tu_strf("/proof/consistency?old=%" PRIu64 "&new=%" PRIu64, old,
 			 new);
 
 	model_root(m, old, &r1);
@@ -1491,13 +1467,13 @@ START_TEST(test_proofs)
 	for (uint64_t i = 0; i < n; i++) {
 		ft_hash leaf;
 		char hex[65];
-		char *u = strf("/proof/inclusion?index=%" PRIu64 "&size=%" PRIu64,
+		char *u = tu_strf("/proof/inclusion?index=%" PRIu64 "&size=%" PRIu64,
 			       i, n);
 		check_inclusion(&c, &m, u, i, n, &root);
 		free(u);
 		ft_merkle_leaf_hash(m.ent[i], m.elen[i], &leaf);
 		lh_hex(leaf.b, 32, hex);
-		u = strf("/proof/inclusion?leaf=%s&size=%" PRIu64, hex, n);
+		u = tu_strf("/proof/inclusion?leaf=%s&size=%" PRIu64, hex, n);
 		check_inclusion(&c, &m, u, i, n, &root);
 		free(u);
 	}
@@ -1512,7 +1488,7 @@ START_TEST(test_proofs)
 		model_root(&m, sz, &rt);
 		uint64_t is[] = {0, sz / 2, sz - 1};
 		for (size_t j = 0; j < NELEM(is); j++) {
-			char *u = strf("/proof/inclusion?index=%" PRIu64
+			char *u = tu_strf("/proof/inclusion?index=%" PRIu64
 				       "&size=%" PRIu64,
 				       is[j], sz);
 			check_inclusion(&c, &m, u, is[j], sz, &rt);
@@ -1537,28 +1513,28 @@ START_TEST(test_proofs)
 	memset(badhex, 'z', 64);
 	badhex[64] = 0;
 	char *bad400[] = {
-		strf("/proof/inclusion?index=%" PRIu64 "&size=%" PRIu64, n, n),
-		strf("/proof/inclusion?index=0&size=%" PRIu64, n + 1),
-		strf("/proof/inclusion?index=5&size=5"),
-		strf("/proof/inclusion?index=-1&size=%" PRIu64, n),
-		strf("/proof/inclusion?index=abc&size=%" PRIu64, n),
-		strf("/proof/inclusion?index=0"),
-		strf("/proof/inclusion?size=%" PRIu64, n),
-		strf("/proof/inclusion"),
-		strf("/proof/inclusion?leaf=%s&size=%" PRIu64, badhex, n),
-		strf("/proof/inclusion?leaf=%.63s&size=%" PRIu64, hex, n),
-		strf("/proof/inclusion?leaf=%s0&size=%" PRIu64, hex, n),
-		strf("/proof/inclusion?leaf=%s&size=%" PRIu64, hex, n + 1),
-		strf("/proof/consistency?old=0&new=%" PRIu64, n),
-		strf("/proof/consistency?old=%" PRIu64 "&new=%" PRIu64, n, n + 1),
-		strf("/proof/consistency?old=%" PRIu64 "&new=%" PRIu64, n + 1,
+		tu_strf("/proof/inclusion?index=%" PRIu64 "&size=%" PRIu64, n, n),
+		tu_strf("/proof/inclusion?index=0&size=%" PRIu64, n + 1),
+		tu_strf("/proof/inclusion?index=5&size=5"),
+		tu_strf("/proof/inclusion?index=-1&size=%" PRIu64, n),
+		tu_strf("/proof/inclusion?index=abc&size=%" PRIu64, n),
+		tu_strf("/proof/inclusion?index=0"),
+		tu_strf("/proof/inclusion?size=%" PRIu64, n),
+		tu_strf("/proof/inclusion"),
+		tu_strf("/proof/inclusion?leaf=%s&size=%" PRIu64, badhex, n),
+		tu_strf("/proof/inclusion?leaf=%.63s&size=%" PRIu64, hex, n),
+		tu_strf("/proof/inclusion?leaf=%s0&size=%" PRIu64, hex, n),
+		tu_strf("/proof/inclusion?leaf=%s&size=%" PRIu64, hex, n + 1),
+		tu_strf("/proof/consistency?old=0&new=%" PRIu64, n),
+		tu_strf("/proof/consistency?old=%" PRIu64 "&new=%" PRIu64, n, n + 1),
+		tu_strf("/proof/consistency?old=%" PRIu64 "&new=%" PRIu64, n + 1,
 		     n + 1),
-		strf("/proof/consistency?old=5&new=4"),
-		strf("/proof/consistency?old=5"),
-		strf("/proof/consistency?new=5"),
-		strf("/proof/consistency"),
-		strf("/proof/consistency?old=abc&new=%" PRIu64, n),
-		strf("/proof/consistency?old=1&new=x"),
+		tu_strf("/proof/consistency?old=5&new=4"),
+		tu_strf("/proof/consistency?old=5"),
+		tu_strf("/proof/consistency?new=5"),
+		tu_strf("/proof/consistency"),
+		tu_strf("/proof/consistency?old=abc&new=%" PRIu64, n),
+		tu_strf("/proof/consistency?old=1&new=x"),
 	};
 	for (size_t i = 0; i < NELEM(bad400); i++) {
 		expect_error(s.port, "GET", bad400[i], NULL, 0, 400);
@@ -1569,10 +1545,10 @@ START_TEST(test_proofs)
 	char uhex[65];
 	lh_hex(unknown.b, 32, uhex);
 	char *nf404[] = {
-		strf("/proof/inclusion?leaf=%s&size=%" PRIu64, uhex, n),
+		tu_strf("/proof/inclusion?leaf=%s&size=%" PRIu64, uhex, n),
 		/* entry 100 is not in the first 100 entries */
-		strf("/proof/inclusion?leaf=%s&size=100", hex),
-		strf("/proof/inclusion?leaf=%s&size=1", hex),
+		tu_strf("/proof/inclusion?leaf=%s&size=100", hex),
+		tu_strf("/proof/inclusion?leaf=%s&size=1", hex),
 	};
 	for (size_t i = 0; i < NELEM(nf404); i++) {
 		expect_error(s.port, "GET", nf404[i], NULL, 0, 404);
@@ -1580,7 +1556,7 @@ START_TEST(test_proofs)
 	}
 	/* But in the first 101 it is. */
 	ck_assert_int_eq(lh_conn_open(&c, s.port), 0);
-	char *u = strf("/proof/inclusion?leaf=%s&size=101", hex);
+	char *u = tu_strf("/proof/inclusion?leaf=%s&size=101", hex);
 	ft_hash r101;
 	model_root(&m, 101, &r101);
 	check_inclusion(&c, &m, u, 100, 101, &r101);
@@ -1670,7 +1646,7 @@ START_TEST(test_tiles_export)
 	ck_assert_uint_eq(size, n);
 
 	/* The export may trail the commit a little: wait for it. */
-	char *cpath = strf("%s/checkpoint", s.tiles);
+	char *cpath = tu_strf("%s/checkpoint", s.tiles);
 	for (int i = 0; i < 200; i++) {
 		free(file);
 		file = tu_read_file(cpath, &flen);
@@ -1678,7 +1654,7 @@ START_TEST(test_tiles_export)
 		    memcmp(file, cp.body, flen) == 0) {
 			break;
 		}
-		sleep_ms(50);
+		tu_sleep_ms(50);
 	}
 	ck_assert_msg(file != NULL, "no %s", cpath);
 	ck_assert_msg(flen == cp.body_len && memcmp(file, cp.body, flen) == 0,
@@ -1696,7 +1672,7 @@ START_TEST(test_tiles_export)
 	ck_assert_int_eq(lh_conn_open(&c, s.port), 0);
 	for (size_t i = 0; i < l.n; i++) {
 		char *url = tile_url(l.v[i].level, l.v[i].index, l.v[i].width);
-		char *fp = strf("%s%s", s.tiles, url);
+		char *fp = tu_strf("%s%s", s.tiles, url);
 		lh_resp r;
 		expect_status(&c, "GET", url, 200, &r);
 		file = tu_read_file(fp, &flen);
@@ -1752,7 +1728,7 @@ static int run_go(char *const argv[], const char *outpath, char **out)
 			ck_abort_msg("%s did not finish in %d s", argv[0],
 				     GO_TIMEOUT_MS / 1000);
 		}
-		sleep_ms(10);
+		tu_sleep_ms(10);
 	}
 	size_t len = 0;
 	*out = (char *)tu_read_file(outpath, &len);
@@ -1793,8 +1769,8 @@ START_TEST(test_go_reference)
 
 	ck_assert_int_eq(ft_init(), 0);
 	start_log(&s, 0, fast_args);
-	char *old[3] = {strf("%s/old0", s.dir), strf("%s/old1", s.dir),
-			strf("%s/old2", s.dir)};
+	char *old[3] = {tu_strf("%s/old0", s.dir), tu_strf("%s/old1", s.dir),
+			tu_strf("%s/old2", s.dir)};
 	populate(&s, &m, "go", 0, 7, 0, 0);
 	save_checkpoint(&s, old[0], &sz[0]);
 	populate(&s, &m, "go", 7, 0, 4, 64);
@@ -1807,8 +1783,8 @@ START_TEST(test_go_reference)
 	ck_assert_uint_eq(sz[2], n);
 	ck_assert_uint_eq(n, 323);
 
-	char *url = strf("http://127.0.0.1:%d", s.port);
-	char *outp = strf("%s/go.out", s.dir);
+	char *url = tu_strf("http://127.0.0.1:%d", s.port);
+	char *outp = tu_strf("%s/go.out", s.dir);
 	char *argv[] = {(char *)go, "serve-verify", url, s.vkey_str,
 			old[0], old[1], old[2], NULL};
 	char *out = NULL;
@@ -1818,17 +1794,17 @@ START_TEST(test_go_reference)
 	uint64_t recs[] = {0, 1, 161, 255, 256, 257, 322};
 	size_t want = 0, missing = 0;
 	char *lines[32];
-	lines[want++] = strf("ok vkey\n");
-	lines[want++] = strf("ok checkpoint\n");
-	lines[want++] = strf("ok treehash\n");
+	lines[want++] = tu_strf("ok vkey\n");
+	lines[want++] = tu_strf("ok checkpoint\n");
+	lines[want++] = tu_strf("ok treehash\n");
 	for (size_t i = 0; i < NELEM(recs); i++) {
-		lines[want++] = strf("ok record %" PRIu64 "\n", recs[i]);
+		lines[want++] = tu_strf("ok record %" PRIu64 "\n", recs[i]);
 	}
 	for (size_t i = 0; i < 3; i++) {
-		lines[want++] = strf("ok tree %" PRIu64 "\n", sz[i]);
+		lines[want++] = tu_strf("ok tree %" PRIu64 "\n", sz[i]);
 	}
-	lines[want++] = strf("ok tampered tree hash refused\n");
-	char *summary = strf("summary ok=%zu fail=0\n", want);
+	lines[want++] = tu_strf("ok tampered tree hash refused\n");
+	char *summary = tu_strf("summary ok=%zu fail=0\n", want);
 	for (size_t i = 0; i < want; i++) {
 		if (strstr(out, lines[i]) == NULL) {
 			fprintf(stderr, "no Go line \"%.*s\"\n",

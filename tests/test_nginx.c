@@ -76,14 +76,6 @@ static int no_nginx_ok(void)
 	return v != NULL && strcmp(v, "1") == 0;
 }
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-	}
-}
-
 static double now(void)
 {
 	struct timespec ts;
@@ -284,7 +276,7 @@ static pid_t start_nginx(const char *dir, int port)
 			print_file(dir, "error.log");
 			ck_abort_msg("nginx not answering after 10 s");
 		}
-		sleep_ms(20);
+		tu_sleep_ms(20);
 	}
 }
 
@@ -297,7 +289,7 @@ static int stop_nginx(pid_t pid)
 		if (waitpid(pid, &st, WNOHANG) == pid) {
 			return st;
 		}
-		sleep_ms(10);
+		tu_sleep_ms(10);
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
@@ -395,7 +387,7 @@ static void wait_export(const lh_server *s, uint64_t want)
 		ck_assert_msg(now() - t0 < 10.0, "export stuck at size %"
 			      PRIu64 ", want %" PRIu64,
 			      exported_size(s->tiles), want);
-		sleep_ms(20);
+		tu_sleep_ms(20);
 	}
 }
 

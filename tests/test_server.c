@@ -390,14 +390,6 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-	}
-}
-
 static int cli_socket(int rcvbuf)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -598,7 +590,7 @@ static void wait_for(atomic_int *v, int want)
 
 	while (atomic_load(v) < want) {
 		ck_assert_msg(now_ms() - t0 < 2000, "timed out waiting");
-		sleep_ms(5);
+		tu_sleep_ms(5);
 	}
 }
 
@@ -621,7 +613,7 @@ START_TEST(test_keep_alive)
 	expect(c, 404, "not found\n", 0);
 	/* A body split over several writes. */
 	cli_sends(c, "POST /echo HTTP/1.1\r\nContent-Length: 6\r\n\r\nab");
-	sleep_ms(20);
+	tu_sleep_ms(20);
 	cli_sends(c, "cdef");
 	expect(c, 200, "abcdef", 0);
 	/* HTTP/1.0 without keep-alive: answered, then closed. */
@@ -834,7 +826,7 @@ START_TEST(test_request_timeout)
 
 	cli_sends(c, "POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\n");
 	for (int i = 0; i < 4; i++) {
-		sleep_ms(100);
+		tu_sleep_ms(100);
 		cli_sends(c, "x");
 	}
 	/* Past the header timeout but within the request timeout: still
@@ -910,7 +902,7 @@ START_TEST(test_max_connections)
 		ck_assert_int_eq(r.status, 503);
 		refused++;
 		ck_assert_uint_lt(now_ms() - t0, 2000);
-		sleep_ms(20);
+		tu_sleep_ms(20);
 	}
 	for (int i = 1; i < 4; i++) {
 		cli_close(c[i]);
@@ -937,7 +929,7 @@ START_TEST(test_cancel_on_disconnect)
 	wait_for(&F.api->deferred, 1);
 	cli_close(c);
 	wait_for(&F.api->cancelled, 1);
-	sleep_ms(2 * DEFER_MS);
+	tu_sleep_ms(2 * DEFER_MS);
 	ck_assert_int_eq(atomic_load(&F.api->answered), 0);
 
 	/* The same with a reset instead of a FIN. */
@@ -950,7 +942,7 @@ START_TEST(test_cancel_on_disconnect)
 			 0);
 	cli_close(c);
 	wait_for(&F.api->cancelled, 2);
-	sleep_ms(2 * DEFER_MS);
+	tu_sleep_ms(2 * DEFER_MS);
 	ck_assert_int_eq(atomic_load(&F.api->answered), 0);
 	fx_stop();
 }
@@ -965,7 +957,7 @@ START_TEST(test_write_timeout)
 	fx_start();
 	cli *slow = cli_open_rcvbuf(4096);
 	cli_sends(slow, "GET /big HTTP/1.1\r\n\r\n");
-	sleep_ms(50);
+	tu_sleep_ms(50);
 
 	cli *c = cli_open();
 	uint64_t t0 = now_ms();
@@ -973,7 +965,7 @@ START_TEST(test_write_timeout)
 	expect(c, 200, "hello\n", 0);
 	ck_assert_uint_lt(now_ms() - t0, 300);
 
-	sleep_ms(1200);
+	tu_sleep_ms(1200);
 	/* Now read: less than the whole answer, then EOF or a reset. */
 	size_t total = 0;
 	for (;;) {
@@ -1037,7 +1029,7 @@ START_TEST(test_graceful_shutdown)
 	/* Half a request head: it gets a short grace, then 408. */
 	cli *partial = cli_open();
 	cli_sends(partial, "GET /hello HTTP/1.1\r\nHost: x");
-	sleep_ms(20);
+	tu_sleep_ms(20);
 	cli *busy = cli_open();
 	cli_sends(busy, "GET /defer HTTP/1.1\r\n\r\n");
 	wait_for(&F.api->deferred, 1);
@@ -1063,7 +1055,7 @@ START_TEST(test_graceful_shutdown)
 
 	while (!atomic_load(&F.done)) {
 		ck_assert_uint_lt(now_ms() - t0, 3000);
-		sleep_ms(5);
+		tu_sleep_ms(5);
 	}
 	ck_assert_int_eq(atomic_load(&F.api->answered), 1);
 	ck_assert_int_eq(atomic_load(&F.api->cancelled), 0);
@@ -1160,7 +1152,7 @@ START_TEST(test_accept_emfile)
 	int fd = cli_connect_fd(F.port, 0);
 	ck_assert_int_ge(fd, 0);
 	double cpu0 = cpu_seconds();
-	sleep_ms(300);
+	tu_sleep_ms(300);
 	/* Not spinning: well under half a CPU over that time. */
 	ck_assert(cpu_seconds() - cpu0 < 0.15);
 	while (nfill > 0) {
@@ -1414,7 +1406,7 @@ START_TEST(test_pipelined_cancel_all)
 	ck_assert_int_eq(atomic_load(&F.api->deferred), 10);
 	cli_close(c);
 	wait_for(&F.api->cancelled, 10);
-	sleep_ms(100);
+	tu_sleep_ms(100);
 	ck_assert_int_eq(atomic_load(&F.api->cancelled), 10);
 	ck_assert_int_eq(atomic_load(&F.api->answered), 0);
 	ck_assert_int_eq(atomic_load(&F.api->outstanding), 0);
@@ -1481,7 +1473,7 @@ START_TEST(test_pipelined_shutdown)
 	cli_close(c);
 	while (!atomic_load(&F.done)) {
 		ck_assert_uint_lt(now_ms() - t0, 3000);
-		sleep_ms(5);
+		tu_sleep_ms(5);
 	}
 	ck_assert_int_eq(atomic_load(&F.api->answered), N);
 	ck_assert_int_eq(atomic_load(&F.api->cancelled), 0);
@@ -1508,7 +1500,7 @@ START_TEST(test_pipelined_queued_bytes)
 	fx_start();
 	cli *c = cli_open_rcvbuf(4096);
 	cli_send(c, all, len);
-	sleep_ms(300);
+	tu_sleep_ms(300);
 	/* Without the bound all MAX_INFLIGHT answers would be built; the
 	 * kernel's socket buffers take a few MiB of them. */
 	int seen = atomic_load(&F.api->handled);

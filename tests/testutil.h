@@ -36,4 +36,11 @@ void tu_rmtree(const char *dir);
  */
 int tu_run_suite(Suite *s);
 
+/* Sleep for ms milliseconds (resumed across signals). */
+void tu_sleep_ms(long ms);
+
+/* printf into a malloc'd string; the test fails if that is impossible.
+ * Caller frees. */
+char *tu_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif
