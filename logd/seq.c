@@ -66,6 +66,7 @@ struct ft_seq {
 	uint64_t exported_size; /* sequencer thread */
 	ft_store_item *items;   /* sequencer thread, batch_max items */
 	struct sub **batch;     /* sequencer thread, batch_max pointers */
+	ft_tile_reader *tr;     /* sequencer thread: hash-reader scratch */
 };
 
 static uint64_t now_ns(void)
@@ -143,60 +144,53 @@ static int sign_checkpoint(void *ctx, uint64_t size, const ft_hash *root,
 
 /* ---- tlog-proof for one entry against the reader's snapshot. */
 
-int ft_seq_build_proof(ft_store_reader *r, uint64_t index, uint8_t **out,
+/*
+ * The tlog-proof of entry `index` against the snapshot state st (which has
+ * a checkpoint), read through r; tr is caller-provided scratch for the
+ * store's hash reader. *out is malloc'd.
+ */
+static int build_proof(ft_store_reader *r, const ft_store_state *st,
+		       ft_tile_reader *tr, uint64_t index, uint8_t **out,
 		       size_t *out_len)
 {
-	ft_store_state st;
-	ft_tile_reader *tr = NULL;
 	ft_hash_reader hr;
 	ft_hash path[FT_PROOF_MAX_INCLUSION];
 	size_t n = 0;
 	const uint8_t *entry;
 	size_t entry_len;
-	uint8_t *buf = NULL;
+	uint8_t *buf;
 	size_t cap, len;
 	int err;
 
 	*out = NULL;
 	*out_len = 0;
-	err = ft_store_get_state(r, &st);
-	if (err != 0) {
-		return err;
-	}
-	if (st.checkpoint == NULL || index >= st.size) {
+	if (st->checkpoint == NULL || index >= st->size) {
 		return FT_ENOTFOUND;
 	}
 	err = ft_store_get_entry(r, index, &entry, &entry_len);
 	if (err != 0) {
 		return err;
 	}
-	tr = malloc(sizeof(*tr));
-	if (tr == NULL) {
-		return FT_ENOMEM;
-	}
-	ft_store_hash_reader(r, st.size, tr, &hr);
-	err = ft_proof_inclusion(index, st.size, &hr, path, &n);
+	ft_store_hash_reader(r, st->size, tr, &hr);
+	err = ft_proof_inclusion(index, st->size, &hr, path, &n);
 	if (err != 0) {
-		goto out;
+		return err;
 	}
-	cap = ft_b64_enclen(entry_len) + 64 + n * 48 + st.checkpoint_len + 64;
+	cap = ft_b64_enclen(entry_len) + 64 + n * 48 + st->checkpoint_len + 64;
 	buf = malloc(cap);
 	if (buf == NULL) {
-		err = FT_ENOMEM;
-		goto out;
+		return FT_ENOMEM;
 	}
 	err = ft_tlog_proof_format(entry, entry_len, index, path, n,
-				   st.checkpoint, st.checkpoint_len, buf, cap,
+				   st->checkpoint, st->checkpoint_len, buf, cap,
 				   &len);
 	if (err != 0) {
 		free(buf);
-		goto out;
+		return err;
 	}
 	*out = buf;
 	*out_len = len;
-out:
-	free(tr);
-	return err;
+	return 0;
 }
 
 /* ---- The sequencer thread. */
@@ -232,11 +226,20 @@ static void run_export(ft_seq *s)
 
 static void answer_batch(ft_seq *s, struct sub **batch, size_t n, int err)
 {
+	ft_store_state st;
 	size_t i;
 	int rerr = 0;
 
+	memset(&st, 0, sizeof(st));
 	if (err == 0) {
+		/* One snapshot (the batch just committed) for every proof. */
 		rerr = ft_store_read_begin(&s->reader);
+		if (rerr == 0) {
+			rerr = ft_store_get_state(&s->reader, &st);
+			if (rerr != 0) {
+				ft_store_read_end(&s->reader);
+			}
+		}
 	}
 	for (i = 0; i < n; i++) {
 		struct sub *b = batch[i];
@@ -252,16 +255,9 @@ static void answer_batch(ft_seq *s, struct sub **batch, size_t n, int err)
 			b->res.err = rerr;
 			continue;
 		}
-		{
-			ft_store_state st;
-
-			if (ft_store_get_state(&s->reader, &st) == 0) {
-				b->res.size = st.size;
-			}
-		}
-		b->res.err = ft_seq_build_proof(&s->reader, b->res.index,
-						&b->res.proof,
-						&b->res.proof_len);
+		b->res.size = st.size;
+		b->res.err = build_proof(&s->reader, &st, s->tr, b->res.index,
+					 &b->res.proof, &b->res.proof_len);
 		if (b->res.err != 0) {
 			ft_log(FT_LOG_ERROR,
 			       "cannot build the proof of entry %llu: %s",
@@ -442,9 +438,11 @@ int ft_seq_start(const ft_seq_opts *opts, ft_seq **out)
 	ft_skey_public(&s->key, &s->vkey);
 	s->items = calloc(opts->batch_max, sizeof(*s->items));
 	s->batch = calloc(opts->batch_max, sizeof(*s->batch));
-	if (s->items == NULL || s->batch == NULL) {
+	s->tr = malloc(sizeof(*s->tr));
+	if (s->items == NULL || s->batch == NULL || s->tr == NULL) {
 		free(s->items);
 		free(s->batch);
+		free(s->tr);
 		free(s);
 		return FT_ENOMEM;
 	}
@@ -520,6 +518,8 @@ fail_async:
 	s->items = NULL;
 	free(s->batch);
 	s->batch = NULL;
+	free(s->tr);
+	s->tr = NULL;
 	/* s is freed in the async handle's close callback. */
 	uv_close((uv_handle_t *)&s->async, on_async_closed);
 	return err;
@@ -533,6 +533,7 @@ fail_items:
 	sodium_memzero(&s->key, sizeof(s->key));
 	free(s->items);
 	free(s->batch);
+	free(s->tr);
 	free(s);
 	return err;
 }
@@ -654,6 +655,7 @@ void ft_seq_free(ft_seq *s)
 	sodium_memzero(&s->key, sizeof(s->key));
 	free(s->items);
 	free(s->batch);
+	free(s->tr);
 	/* The async handle is freed with s in its close callback; the
 	 * caller runs the loop once more to let it close. */
 	uv_close((uv_handle_t *)&s->async, on_async_closed);

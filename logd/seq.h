@@ -91,12 +91,4 @@ void ft_seq_shutdown(ft_seq *s, void (*done)(void *arg), void *arg);
 /* Join the thread and free everything (after shutdown's done ran). */
 void ft_seq_free(ft_seq *s);
 
-/*
- * Build the tlog-proof for entry `index` against a tree of the reader's
- * snapshot size with its stored checkpoint. *out is malloc'd.
- * Used by the sequencer and by tests.
- */
-int ft_seq_build_proof(ft_store_reader *r, uint64_t index, uint8_t **out,
-		       size_t *out_len);
-
 #endif
