@@ -44,8 +44,10 @@ typedef struct ft_seq_opts {
 /* The answer to one submission. */
 typedef struct ft_seq_result {
 	int err;          /* 0, or FT_ESTORE_FULL / FT_ESTORE / FT_ESHUTDOWN /
-			   * FT_ETREE_FULL ... (nothing was stored unless
-			   * `stored` is set) */
+			   * FT_ETREE_FULL / FT_EREVOKED ... (nothing was
+			   * stored unless `stored` is set) */
+	char reason[160]; /* FT_EREVOKED: "revoked-key: ..." or
+			   * "revoked-image: ..." naming the revocation */
 	int stored;       /* the entry is durably logged at `index`; with err
 			   * set, only its proof could not be built */
 	uint64_t index;   /* the entry's index */
@@ -64,12 +66,15 @@ typedef void (*ft_seq_done_fn)(void *ctx, ft_seq_result *res);
 int ft_seq_start(const ft_seq_opts *opts, ft_seq **out);
 
 /*
- * Queue a copy of the entry. Returns 0 and a handle (valid until the
- * callback runs or ft_seq_cancel), FT_EBUSY when the queue is full,
- * FT_ESHUTDOWN after ft_seq_shutdown. Loop thread only.
+ * Queue a copy of the entry with its policy meta (may be NULL). The
+ * sequencer takes meta over in every case (it is freed with free() when
+ * the submission ends, also on failure here). Returns 0 and a handle
+ * (valid until the callback runs or ft_seq_cancel), FT_EBUSY when the
+ * queue is full, FT_ESHUTDOWN after ft_seq_shutdown. Loop thread only.
  */
 int ft_seq_submit(ft_seq *s, const uint8_t *entry, size_t len,
-		  ft_seq_done_fn done, void *ctx, void **handle);
+		  ft_store_meta *meta, ft_seq_done_fn done, void *ctx,
+		  void **handle);
 
 /* The submitter is gone: do not call its callback. Loop thread only. The
  * entry may still be logged. */

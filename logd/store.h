@@ -29,10 +29,23 @@
  *                                             changed. Partial bundles are
  *                                             not stored: they are made
  *                                             from "entries" per request.
+ *   "subjects" sha256(32) || be64(index)   -> u8(kind) || lineage record:
+ *                                             one row per subject digest
+ *                                             of each event (and, for a
+ *                                             key revocation, the key's
+ *                                             digest), so the events about
+ *                                             an image are one range scan
+ *                                             in log order. The record is
+ *                                             the JSON object text of
+ *                                             ft_store_meta.record.
+ *   "revoked"  'i' || sha256(32)            -> be64(index of the revocation)
+ *              'k' || Ed25519 pk(32)        -> be64(index of the revocation)
+ *                                             (the first revocation wins)
  *   "meta"     "state"      -> be64(size) || root(32)
  *              "checkpoint" -> the latest signed checkpoint (signed note)
  *              "origin"     -> the log's origin line (set at creation)
- *              "version"    -> be32(1), the schema version
+ *              "version"    -> be32(2), the schema version (1 was
+ *                                 before firmware events; refused)
  *
  * "inner" value layout: sub-level k = 1..7 (tree level 8L + k) has 256 >> k
  * slots (128, 64, 32, 16, 8, 4, 2), stored one sub-level after another,
@@ -43,8 +56,8 @@
  * tiles, every complete node of the tree is stored, so proofs are read
  * without hashing.
  *
- * Everything a batch changes (entries, leaves, tiles, inner, bundles, state,
- * checkpoint) is written in ONE write transaction, committed with LMDB's
+ * Everything a batch changes (entries, leaves, tiles, inner, bundles,
+ * subjects, revoked, state, checkpoint) is written in ONE write transaction, committed with LMDB's
  * default durable sync: after ft_store_append returns 0 the batch survives
  * a crash or kill -9 at any later moment, and before that it is as if it
  * never happened. The tree size and the checkpoint therefore never disagree.
@@ -59,6 +72,7 @@
 #include <stdint.h>
 
 #include <ftlog/common.h>
+#include <ftlog/event.h>
 #include <ftlog/merkle.h>
 #include <ftlog/tile.h>
 
@@ -149,6 +163,28 @@ FT_WUR int ft_store_get_tile(ft_store_reader *r, unsigned level,
 FT_WUR int ft_store_get_bundle(ft_store_reader *r, uint64_t index,
 			       const uint8_t **data, size_t *len);
 
+/*
+ * The events about a digest, in log order, starting after index `after`
+ * (UINT64_MAX: from the first). For each one cb(ctx, index, kind, record,
+ * record_len) is called (record into the map, valid until read_end); a
+ * non-zero return from cb stops the scan and is returned. Returns 0 after
+ * the last event, or a negative code.
+ */
+typedef int (*ft_store_lineage_fn)(void *ctx, uint64_t index, int kind,
+				   const uint8_t *record, size_t record_len);
+FT_WUR int ft_store_lineage(ft_store_reader *r, const uint8_t digest[32],
+			    uint64_t after, ft_store_lineage_fn cb, void *ctx);
+
+/* Index of the newest event of `kind` about digest; FT_ENOTFOUND if none. */
+FT_WUR int ft_store_latest(ft_store_reader *r, const uint8_t digest[32],
+			   int kind, uint64_t *index);
+
+/* Revocation lookups: 0 and the index of the revoking entry, or
+ * FT_ENOTFOUND. target is FT_REVOKE_IMAGE (id = sha256 of the image) or
+ * FT_REVOKE_KEY (id = the Ed25519 public key). */
+FT_WUR int ft_store_revoked(ft_store_reader *r, int target,
+			    const uint8_t id[32], uint64_t *index);
+
 /* Index of the entry whose leaf hash is `leaf`; FT_ENOTFOUND if none. */
 FT_WUR int ft_store_find_leaf(ft_store_reader *r, const ft_hash *leaf,
 			      uint64_t *index);
@@ -172,14 +208,38 @@ void ft_store_hash_reader(ft_store_reader *r, uint64_t size,
 
 /* ---- Writing (the sequencer thread only). */
 
-/* One submitted entry; data stays owned by the caller. */
+/*
+ * What the policy check learned about an event, for the indexes written
+ * with it: one malloc'd block (record is a flexible array), freed with
+ * free(). Made by ft_policy_check; tests may build their own.
+ */
+typedef struct ft_store_meta {
+	int kind;                 /* enum ft_event_kind */
+	int revoke;               /* enum ft_revoke_target */
+	uint8_t revoked_key[32];  /* FT_REVOKE_KEY: the revoked public key */
+	size_t n_subjects;        /* 1..FT_EVENT_MAX_SUBJECTS */
+	uint8_t subjects[FT_EVENT_MAX_SUBJECTS][32];
+	size_t n_signers;         /* verified signer public keys */
+	uint8_t signers[FT_EVENT_MAX_SIGS][32];
+	size_t record_len;        /* the lineage record: a JSON object text */
+	char record[];            /* "{...}", not NUL-terminated */
+} ft_store_meta;
+
+/* One submitted entry; data and meta stay owned by the caller. */
 typedef struct ft_store_item {
 	const uint8_t *data; /* in: 1..FT_ENTRY_MAX bytes */
 	size_t len;
+	const ft_store_meta *meta; /* in: may be NULL (no indexes, no
+				    * revocation checks: unit tests) */
 	ft_hash leaf;   /* out: leaf hash */
 	uint64_t index; /* out: its index (new or existing) */
 	int dup;        /* out: 1 if it was already logged (or earlier in
 			 * this batch) and was not appended again */
+	int rejected;   /* out: FT_EREVOKED if a signer key or a subject was
+			 * revoked (in the store or earlier in this batch):
+			 * the item was not appended */
+	int rejected_target;   /* out: FT_REVOKE_KEY or FT_REVOKE_IMAGE */
+	uint64_t rejected_by;  /* out: index of the revocation */
 } ft_store_item;
 
 /*
@@ -194,9 +254,14 @@ typedef int (*ft_store_sign_fn)(void *ctx, uint64_t size, const ft_hash *root,
 
 /*
  * Append a batch: look every item up by leaf hash (duplicates keep their
- * index), append the rest in order, update the tiles, sign and store the
- * new checkpoint, and commit durably, all in one transaction. If no item
- * is new, nothing is written and no checkpoint is signed.
+ * index); refuse (item->rejected) a new item with meta one of whose
+ * signers or subjects is revoked, in the store or by an item appended
+ * before it in this batch (a revocation never revokes its own signers);
+ * append the rest in order with their "subjects" rows and, for
+ * revocations, their "revoked" rows (only if not revoked already); update
+ * the tiles, sign and store the new checkpoint, and commit durably, all
+ * in one transaction. If no item is new, nothing is written and no
+ * checkpoint is signed.
  *
  * On failure nothing is changed (the transaction is aborted and the
  * in-memory tree restored): FT_ESTORE_FULL when the disk or the LMDB map

@@ -67,7 +67,15 @@ extern "C" {
 	X(FT_EIO, -66, "I/O error")                                           \
 	X(FT_EBUSY, -67, "queue is full, retry later")                        \
 	X(FT_ESHUTDOWN, -68, "server is shutting down")                       \
-	X(FT_EREJECTED, -69, "entry rejected by the submission validator")
+	X(FT_EREJECTED, -69, "entry rejected by the submission validator")  \
+	X(FT_EEVENT_ENVELOPE, -70, "malformed DSSE envelope")                  \
+	X(FT_EEVENT_STATEMENT, -71, "malformed in-toto statement")             \
+	X(FT_EEVENT_PREDTYPE, -72, "unknown predicate type")                   \
+	X(FT_EEVENT_PREDICATE, -73, "malformed predicate")                     \
+	X(FT_EUNKNOWN_KEY, -74, "signature by a key the policy does not know") \
+	X(FT_EUNAUTHORIZED, -75, "key not authorized for this kind or product") \
+	X(FT_ETHRESHOLD, -76, "not enough authorized signatures")              \
+	X(FT_EREVOKED, -77, "key or image has been revoked")
 
 enum ft_error {
 #define FT_ERR_ENUM_(name, val, msg) name = (val),
