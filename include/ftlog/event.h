@@ -95,7 +95,8 @@ typedef struct ft_event {
 	size_t n_subjects;  /* 1..FT_EVENT_MAX_SUBJECTS */
 	ft_event_subject subjects[FT_EVENT_MAX_SUBJECTS];
 
-	/* Release and distribution, and revocation (optional there). */
+	/* Release and distribution; revocation: required for an image,
+	 * optional for a key. */
 	const char *product;
 	const char *version;  /* release: required; distribution: optional */
 
@@ -156,6 +157,11 @@ typedef struct ft_event {
  *     of the right types and sizes, and no unknown field (ftlog's own
  *     predicates; SLSA provenance may carry any further field)
  *                                                        FT_EEVENT_PREDICATE
+ *   - a key revocation has exactly one subject, whose sha256 is
+ *     ft_event_key_digest(predicate.key)                 FT_EEVENT_PREDICATE
+ * The reason has the form "<rule>: <detail>", rule being the name of the
+ * check: too-large, json (not JSON, duplicate key, trailing bytes, bad
+ * UTF-8), envelope, payload-type, statement, predicate-type, predicate.
  * Signatures are NOT verified here (see ft_event_verify). On failure ev is
  * left empty (ft_event_free is still safe). On success free with
  * ft_event_free.
