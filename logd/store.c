@@ -25,12 +25,16 @@
 
 #include "logd/store.h"
 
-#define STORE_VERSION 1u
+#define STORE_VERSION 2u
 /* Tree levels are < 63, so tile levels are 0..7. */
 #define STORE_TILE_LEVELS 8
 #define STORE_TILE_KEY 9
 #define STORE_STATE_LEN (8 + FT_HASH_LEN)
-#define STORE_MAXDBS 6
+#define STORE_MAXDBS 8
+/* "subjects" keys: sha256(32) || be64(index). */
+#define STORE_SUBJ_KEY (32 + 8)
+/* "revoked" keys: 'i' or 'k' || 32 bytes. */
+#define STORE_REVOKED_KEY (1 + 32)
 /* Hashes in an "inner" value: 128 + 64 + ... + 2 (sub-levels 1..7). */
 #define STORE_INNER_HASHES (FT_TILE_WIDTH - 2)
 #define STORE_INNER_BYTES (STORE_INNER_HASHES * FT_HASH_LEN)
@@ -58,7 +62,8 @@ typedef struct inner_buf {
 
 struct ft_store {
 	MDB_env *env;
-	MDB_dbi entries, leaves, tiles, meta, inner, bundles;
+	MDB_dbi entries, leaves, tiles, meta, inner, bundles, subjects,
+		revoked;
 	char *origin;
 	size_t origin_len;
 
@@ -232,7 +237,8 @@ static int create_dbs(MDB_env *env, const char *origin, size_t origin_len)
 	MDB_txn *txn = NULL;
 	MDB_dbi dbi[STORE_MAXDBS];
 	static const char *const names[STORE_MAXDBS] = {
-		"entries", "leaves", "tiles", "meta", "inner", "bundles"};
+		"entries", "leaves",   "tiles",  "meta",
+		"inner",   "bundles", "subjects", "revoked"};
 	uint8_t version[4] = {0, 0, 0, STORE_VERSION};
 	uint8_t state[STORE_STATE_LEN];
 	ft_hash empty;
@@ -578,6 +584,193 @@ int ft_store_find_leaf(ft_store_reader *r, const ft_hash *leaf,
 	return FT_OK;
 }
 
+/* ---- The firmware-event indexes. */
+
+static int kind_valid(int kind)
+{
+	return kind >= FT_EVENT_BUILD && kind <= FT_EVENT_REVOCATION;
+}
+
+/* A "subjects" row as stored: its index, kind and record, checked. The
+ * key must be 40 bytes and the value u8(kind) || record with a known
+ * kind; anything else is FT_ESTORE_CORRUPT. */
+static int subject_row(ft_store *s, const MDB_val *k, const MDB_val *v,
+		       uint64_t *index, int *kind)
+{
+	const uint8_t *p = v->mv_data;
+
+	if (k->mv_size != STORE_SUBJ_KEY) {
+		return corrupt(s, "subjects key has a bad length");
+	}
+	if (v->mv_size == 0 || !kind_valid(p[0])) {
+		return corrupt(s, "subjects row is malformed");
+	}
+	*index = get_be64((const uint8_t *)k->mv_data + 32);
+	*kind = p[0];
+	return FT_OK;
+}
+
+static int same_digest(const MDB_val *k, const uint8_t digest[32])
+{
+	return k->mv_size >= 32 && memcmp(k->mv_data, digest, 32) == 0;
+}
+
+int ft_store_lineage(ft_store_reader *r, const uint8_t digest[32],
+		     uint64_t after, ft_store_lineage_fn cb, void *ctx)
+{
+	uint8_t key[STORE_SUBJ_KEY];
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	MDB_cursor_op op = MDB_SET_RANGE;
+	int rc = FT_OK, mrc;
+
+	if (r == NULL || !r->active || digest == NULL || cb == NULL) {
+		return FT_EINVAL;
+	}
+	memcpy(key, digest, 32);
+	put_be64(key + 32, after == UINT64_MAX ? 0 : after + 1);
+	if ((mrc = mdb_cursor_open(r->txn, r->s->subjects, &cur)) != 0) {
+		return store_err(r->s, "mdb_cursor_open", mrc);
+	}
+	k = mval(key, sizeof key);
+	for (;;) {
+		uint64_t index;
+		int kind;
+
+		mrc = mdb_cursor_get(cur, &k, &v, op);
+		op = MDB_NEXT;
+		if (mrc == MDB_NOTFOUND) {
+			break;
+		}
+		if (mrc != 0) {
+			rc = store_err(r->s, "mdb_cursor_get", mrc);
+			break;
+		}
+		if (!same_digest(&k, digest)) {
+			break;
+		}
+		if ((rc = subject_row(r->s, &k, &v, &index, &kind)) != 0) {
+			break;
+		}
+		/* The record: v without its kind byte; into the map, so
+		 * valid until read_end. */
+		rc = cb(ctx, index, kind, (const uint8_t *)v.mv_data + 1,
+			v.mv_size - 1);
+		if (rc != 0) {
+			break;
+		}
+	}
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+int ft_store_latest(ft_store_reader *r, const uint8_t digest[32], int kind,
+		    uint64_t *index)
+{
+	uint8_t key[STORE_SUBJ_KEY];
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	int rc = FT_ENOTFOUND, mrc;
+
+	if (r == NULL || !r->active || digest == NULL || index == NULL ||
+	    !kind_valid(kind)) {
+		return FT_EINVAL;
+	}
+	memcpy(key, digest, 32);
+	put_be64(key + 32, UINT64_MAX);
+	if ((mrc = mdb_cursor_open(r->txn, r->s->subjects, &cur)) != 0) {
+		return store_err(r->s, "mdb_cursor_open", mrc);
+	}
+	/* The first key >= digest || be64(max) is past this digest's rows
+	 * (or, never in practice, its row for index 2^64-1 itself); with
+	 * none, this digest's rows (if any) end the database. Then walk
+	 * back while the digest is the same. */
+	k = mval(key, sizeof key);
+	mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (mrc == 0 && !(k.mv_size == sizeof key &&
+			  memcmp(k.mv_data, key, sizeof key) == 0)) {
+		mrc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+	} else if (mrc == MDB_NOTFOUND) {
+		mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	}
+	for (;;) {
+		uint64_t idx;
+		int kd;
+
+		if (mrc == MDB_NOTFOUND) {
+			break;
+		}
+		if (mrc != 0) {
+			rc = store_err(r->s, "mdb_cursor_get", mrc);
+			break;
+		}
+		if (!same_digest(&k, digest)) {
+			break;
+		}
+		if ((rc = subject_row(r->s, &k, &v, &idx, &kd)) != 0) {
+			break;
+		}
+		if (kd == kind) {
+			*index = idx;
+			rc = FT_OK;
+			break;
+		}
+		rc = FT_ENOTFOUND;
+		mrc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+	}
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+/* 'i' || id or 'k' || id, or FT_EINVAL for another target. */
+static int revoked_key(int target, const uint8_t id[32],
+		       uint8_t key[STORE_REVOKED_KEY])
+{
+	switch (target) {
+	case FT_REVOKE_IMAGE:
+		key[0] = 'i';
+		break;
+	case FT_REVOKE_KEY:
+		key[0] = 'k';
+		break;
+	default:
+		return FT_EINVAL;
+	}
+	memcpy(key + 1, id, 32);
+	return FT_OK;
+}
+
+/* The "revoked" row of (target, id) in txn: 0 and its index,
+ * FT_ENOTFOUND, or an error. */
+static int revoked_get(ft_store *s, MDB_txn *txn, int target,
+		       const uint8_t id[32], uint64_t *index)
+{
+	uint8_t key[STORE_REVOKED_KEY];
+	MDB_val v;
+	int rc;
+
+	if ((rc = revoked_key(target, id, key)) != 0) {
+		return rc;
+	}
+	if ((rc = get(s, txn, s->revoked, key, sizeof key, &v)) != 0) {
+		return rc;
+	}
+	if (v.mv_size != 8) {
+		return corrupt(s, "revoked row has a bad length");
+	}
+	*index = get_be64(v.mv_data);
+	return FT_OK;
+}
+
+int ft_store_revoked(ft_store_reader *r, int target, const uint8_t id[32],
+		     uint64_t *index)
+{
+	if (r == NULL || !r->active || id == NULL || index == NULL) {
+		return FT_EINVAL;
+	}
+	return revoked_get(r->s, r->txn, target, id, index);
+}
+
 /*
  * The hash reader. Every complete node is stored: level 8L nodes as the
  * prefix of tile (L, N) in "tiles", the others in "inner". One read call
@@ -734,21 +927,36 @@ void ft_store_hash_reader(ft_store_reader *r, uint64_t size,
 
 /* ---- Opening. */
 
+static int open_db(ft_store *s, MDB_txn *txn, const char *name,
+		   MDB_dbi *dbi)
+{
+	int mrc = mdb_dbi_open(txn, name, 0, dbi);
+
+	if (mrc == MDB_NOTFOUND) {
+		return corrupt(s, "a named database is missing");
+	}
+	if (mrc != 0) {
+		return store_err(s, "mdb_dbi_open", mrc);
+	}
+	return FT_OK;
+}
+
+/* Every database but "meta", which load_meta opens first: an older
+ * schema lacks some of these and must be reported as old, not as
+ * damaged. */
 static int open_dbs(ft_store *s, MDB_txn *txn)
 {
-	static const char *const names[STORE_MAXDBS] = {
-		"entries", "leaves", "tiles", "meta", "inner", "bundles"};
-	MDB_dbi *dbi[STORE_MAXDBS] = {&s->entries, &s->leaves, &s->tiles,
-				      &s->meta, &s->inner, &s->bundles};
-	int mrc;
+	static const char *const names[STORE_MAXDBS - 1] = {
+		"entries", "leaves",   "tiles",  "inner",
+		"bundles", "subjects", "revoked"};
+	MDB_dbi *dbi[STORE_MAXDBS - 1] = {
+		&s->entries, &s->leaves,   &s->tiles,  &s->inner,
+		&s->bundles, &s->subjects, &s->revoked};
+	int rc;
 
-	for (size_t i = 0; i < STORE_MAXDBS; i++) {
-		mrc = mdb_dbi_open(txn, names[i], 0, dbi[i]);
-		if (mrc == MDB_NOTFOUND) {
-			return corrupt(s, "a named database is missing");
-		}
-		if (mrc != 0) {
-			return store_err(s, "mdb_dbi_open", mrc);
+	for (size_t i = 0; i < STORE_MAXDBS - 1; i++) {
+		if ((rc = open_db(s, txn, names[i], dbi[i])) != 0) {
+			return rc;
 		}
 	}
 	return FT_OK;
@@ -759,6 +967,9 @@ static int load_meta(ft_store *s, MDB_txn *txn)
 	MDB_val v;
 	int rc;
 
+	if ((rc = open_db(s, txn, "meta", &s->meta)) != 0) {
+		return rc;
+	}
 	rc = get(s, txn, s->meta, "version", 7, &v);
 	if (rc == FT_ENOTFOUND || (rc == 0 && v.mv_size != 4)) {
 		return corrupt(s, "schema version missing or malformed");
@@ -769,8 +980,12 @@ static int load_meta(ft_store *s, MDB_txn *txn)
 	const uint8_t *p = v.mv_data;
 	uint32_t version = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
 			   (uint32_t)p[2] << 8 | p[3];
+	if (version == 1) {
+		return corrupt(s, "store schema 1 predates firmware events; "
+				  "create a new store");
+	}
 	if (version != STORE_VERSION) {
-		return corrupt(s, "unsupported schema version");
+		return corrupt(s, "unsupported schema version (not 2)");
 	}
 	rc = get(s, txn, s->meta, "origin", 6, &v);
 	if (rc == FT_ENOTFOUND ||
@@ -978,6 +1193,11 @@ static int load_tree(ft_store *s, MDB_txn *txn)
 	return FT_OK;
 }
 
+/* Why this thread's last ft_store_open failed (NULL: it did not), for
+ * ft_store_last_error(NULL): the store it would be read from is gone. */
+static _Thread_local const char *open_err_what;
+static _Thread_local int open_err_rc;
+
 int ft_store_open(const char *dir, uint64_t map_size, ft_store **out)
 {
 	char path[4096];
@@ -986,6 +1206,8 @@ int ft_store_open(const char *dir, uint64_t map_size, ft_store **out)
 	MDB_txn *txn = NULL;
 	int rc, mrc, mutex_ok = 0;
 
+	open_err_what = NULL;
+	open_err_rc = 0;
 	if (dir == NULL || out == NULL) {
 		return FT_EINVAL;
 	}
@@ -994,6 +1216,7 @@ int ft_store_open(const char *dir, uint64_t map_size, ft_store **out)
 	}
 	/* Opening must never create: LMDB would make an empty env. */
 	if (stat(path, &st) != 0) {
+		open_err_what = "no store in that directory";
 		return errno == ENOENT ? FT_ENOTFOUND : FT_EIO;
 	}
 	if ((s = calloc(1, sizeof *s)) == NULL) {
@@ -1013,7 +1236,7 @@ int ft_store_open(const char *dir, uint64_t map_size, ft_store **out)
 		rc = store_err(s, "mdb_txn_begin", mrc);
 		goto fail;
 	}
-	if ((rc = open_dbs(s, txn)) != 0 || (rc = load_meta(s, txn)) != 0 ||
+	if ((rc = load_meta(s, txn)) != 0 || (rc = open_dbs(s, txn)) != 0 ||
 	    (rc = load_tree(s, txn)) != 0) {
 		goto fail;
 	}
@@ -1027,6 +1250,8 @@ int ft_store_open(const char *dir, uint64_t map_size, ft_store **out)
 	*out = s;
 	return FT_OK;
 fail:
+	open_err_what = atomic_load(&s->err_what);
+	open_err_rc = atomic_load(&s->err_rc);
 	if (txn != NULL) {
 		mdb_txn_abort(txn);
 	}
@@ -1100,10 +1325,15 @@ const char *ft_store_last_error(const ft_store *s)
 	int mrc;
 
 	if (s == NULL) {
-		return "no store";
+		if (open_err_what == NULL) {
+			return "no store";
+		}
+		what = open_err_what;
+		mrc = open_err_rc;
+	} else {
+		what = atomic_load(&s->err_what);
+		mrc = atomic_load(&s->err_rc);
 	}
-	what = atomic_load(&s->err_what);
-	mrc = atomic_load(&s->err_rc);
 	if (mrc == 0) {
 		return what;
 	}
@@ -1339,10 +1569,118 @@ static int sign_and_put(ft_store *s, MDB_txn *txn, uint64_t size,
 }
 
 /*
- * Dedupe and stage the items: one MDB_NOOVERWRITE put into "leaves" both
- * looks the leaf up and claims it, so a repeat later in the same batch
- * finds the index its first copy was given. New entries go to the end of
- * "entries" (keys are increasing be64, hence MDB_APPEND).
+ * Whether a new item may go in: 0 if none of its signers and subjects is
+ * revoked in txn (which holds the rows of the items appended before it in
+ * this batch; its own rows are written only after this check, so a
+ * revocation never revokes itself), 1 if one is (the item's rejected
+ * fields are set), or an error. Signers are looked at first.
+ */
+static int check_revoked(ft_store *s, MDB_txn *txn, ft_store_item *it)
+{
+	const ft_store_meta *m = it->meta;
+	uint64_t by = 0;
+	int rc;
+
+	for (size_t j = 0; j < m->n_signers; j++) {
+		rc = revoked_get(s, txn, FT_REVOKE_KEY, m->signers[j], &by);
+		if (rc == 0) {
+			it->rejected = FT_EREVOKED;
+			it->rejected_target = FT_REVOKE_KEY;
+			it->rejected_by = by;
+			return 1;
+		}
+		if (rc != FT_ENOTFOUND) {
+			return rc;
+		}
+	}
+	for (size_t j = 0; j < m->n_subjects; j++) {
+		rc = revoked_get(s, txn, FT_REVOKE_IMAGE, m->subjects[j], &by);
+		if (rc == 0) {
+			it->rejected = FT_EREVOKED;
+			it->rejected_target = FT_REVOKE_IMAGE;
+			it->rejected_by = by;
+			return 1;
+		}
+		if (rc != FT_ENOTFOUND) {
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* A "revoked" row for (target, id) -> index, unless one is there: the
+ * first revocation wins. */
+static int revoked_put(ft_store *s, MDB_txn *txn, int target,
+		       const uint8_t id[32], uint64_t index)
+{
+	uint8_t key[STORE_REVOKED_KEY], val[8];
+	MDB_val k, v;
+	int rc, mrc;
+
+	if ((rc = revoked_key(target, id, key)) != 0) {
+		return rc;
+	}
+	put_be64(val, index);
+	k = mval(key, sizeof key);
+	v = mval(val, sizeof val);
+	mrc = mdb_put(txn, s->revoked, &k, &v, MDB_NOOVERWRITE);
+	if (mrc != 0 && mrc != MDB_KEYEXIST) {
+		return store_err(s, "mdb_put(revoked)", mrc);
+	}
+	return FT_OK;
+}
+
+/* The index rows of an item appended at `index`: one "subjects" row per
+ * subject, u8(kind) || record written in place (MDB_RESERVE), and the
+ * "revoked" rows of a revocation. */
+static int index_put(ft_store *s, MDB_txn *txn, const ft_store_meta *m,
+		     uint64_t index)
+{
+	uint8_t key[STORE_SUBJ_KEY];
+	MDB_val k, v;
+	int rc, mrc;
+
+	put_be64(key + 32, index);
+	for (size_t j = 0; j < m->n_subjects; j++) {
+		memcpy(key, m->subjects[j], 32);
+		k = mval(key, sizeof key);
+		v.mv_data = NULL;
+		v.mv_size = 1 + m->record_len;
+		if ((mrc = mdb_put(txn, s->subjects, &k, &v, MDB_RESERVE)) !=
+		    0) {
+			return store_err(s, "mdb_put(subjects)", mrc);
+		}
+		((uint8_t *)v.mv_data)[0] = (uint8_t)m->kind;
+		if (m->record_len > 0) {
+			memcpy((uint8_t *)v.mv_data + 1, m->record,
+			       m->record_len);
+		}
+	}
+	switch (m->revoke) {
+	case FT_REVOKE_IMAGE:
+		for (size_t j = 0; j < m->n_subjects; j++) {
+			if ((rc = revoked_put(s, txn, FT_REVOKE_IMAGE,
+					      m->subjects[j], index)) != 0) {
+				return rc;
+			}
+		}
+		return FT_OK;
+	case FT_REVOKE_KEY:
+		return revoked_put(s, txn, FT_REVOKE_KEY, m->revoked_key,
+				   index);
+	default:
+		return FT_OK;
+	}
+}
+
+/*
+ * Dedupe, check and stage the items, in batch order: one MDB_NOOVERWRITE
+ * put into "leaves" both looks the leaf up and claims it, so a repeat
+ * later in the same batch finds the index its first copy was given. A new
+ * item with meta that turns out revoked gives its claim back (so a repeat
+ * of it is checked, and refused, again) and takes no index. New entries
+ * go to the end of "entries" (keys are increasing be64, hence MDB_APPEND),
+ * with their index rows.
  */
 static int stage_items(ft_store *s, MDB_txn *txn, ft_store_item *items,
 		       size_t n, size_t *nnew)
@@ -1376,6 +1714,23 @@ static int stage_items(ft_store *s, MDB_txn *txn, ft_store_item *items,
 			rc = store_err(s, "mdb_put(leaves)", mrc);
 			goto done;
 		}
+		if (items[i].meta != NULL) {
+			rc = check_revoked(s, txn, &items[i]);
+			if (rc == 1) {
+				lk = mval(items[i].leaf.b, FT_HASH_LEN);
+				mrc = mdb_del(txn, s->leaves, &lk, NULL);
+				rc = FT_OK;
+				if (mrc != 0) {
+					rc = store_err(s, "mdb_del(leaves)",
+						       mrc);
+					goto done;
+				}
+				continue;
+			}
+			if (rc != 0) {
+				goto done;
+			}
+		}
 		if (next >= FT_TREE_MAX_SIZE) {
 			rc = FT_ETREE_FULL;
 			goto done;
@@ -1389,6 +1744,10 @@ static int stage_items(ft_store *s, MDB_txn *txn, ft_store_item *items,
 		}
 		if (mrc != 0) {
 			rc = store_err(s, "mdb_put(entries)", mrc);
+			goto done;
+		}
+		if (items[i].meta != NULL &&
+		    (rc = index_put(s, txn, items[i].meta, next)) != 0) {
 			goto done;
 		}
 		items[i].index = next;
@@ -1450,6 +1809,36 @@ static int bundle_put(ft_store *s, MDB_txn *txn, uint64_t n)
 	return FT_OK;
 }
 
+/* The bounds and codes a meta block can have (store.h, event.h); a
+ * revocation target only on a revocation, and every revocation has one.
+ * The record comes from an entry, so it is no longer than one. */
+static int meta_valid(const ft_store_meta *m)
+{
+	if (!kind_valid(m->kind) || m->n_subjects == 0 ||
+	    m->n_subjects > FT_EVENT_MAX_SUBJECTS ||
+	    m->n_signers > FT_EVENT_MAX_SIGS || m->record_len > FT_ENTRY_MAX) {
+		return 0;
+	}
+	switch (m->revoke) {
+	case FT_REVOKE_NONE:
+		return m->kind != FT_EVENT_REVOCATION;
+	case FT_REVOKE_IMAGE:
+	case FT_REVOKE_KEY:
+		return m->kind == FT_EVENT_REVOCATION;
+	default:
+		return 0;
+	}
+}
+
+static void clear_out(ft_store_item *it)
+{
+	it->index = 0;
+	it->dup = 0;
+	it->rejected = 0;
+	it->rejected_target = 0;
+	it->rejected_by = 0;
+}
+
 int ft_store_append(ft_store *s, ft_store_item *items, size_t n,
 		    ft_store_sign_fn sign, void *sign_ctx, uint64_t *new_size)
 {
@@ -1471,14 +1860,16 @@ int ft_store_append(ft_store *s, ft_store_item *items, size_t n,
 		if (items[i].len > FT_ENTRY_MAX) {
 			return FT_ETOOBIG;
 		}
+		if (items[i].meta != NULL && !meta_valid(items[i].meta)) {
+			return FT_EINVAL;
+		}
 	}
 	if ((rc = reserve_leaves(s, n)) != 0) {
 		return rc;
 	}
 	for (size_t i = 0; i < n; i++) {
 		ft_merkle_leaf_hash(items[i].data, items[i].len, &items[i].leaf);
-		items[i].index = 0;
-		items[i].dup = 0;
+		clear_out(&items[i]);
 	}
 	saved = s->tree;
 	if (n == 0) {
@@ -1493,7 +1884,8 @@ int ft_store_append(ft_store *s, ft_store_item *items, size_t n,
 		goto fail;
 	}
 	if (nnew == 0) {
-		/* All duplicates: nothing to write, nothing to sign. */
+		/* All duplicates or refused: nothing to write, nothing to
+		 * sign. */
 		mdb_txn_abort(txn);
 		*new_size = s->tree.size;
 		return FT_OK;
@@ -1545,8 +1937,7 @@ fail:
 	}
 	s->tree = saved;
 	for (size_t i = 0; i < n; i++) {
-		items[i].index = 0;
-		items[i].dup = 0;
+		clear_out(&items[i]);
 	}
 	return rc;
 }

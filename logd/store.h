@@ -279,7 +279,9 @@ FT_WUR int ft_store_append(ft_store *s, ft_store_item *items, size_t n,
  */
 FT_WUR int ft_store_resign(ft_store *s, ft_store_sign_fn sign, void *sign_ctx);
 
-/* A one-line description of the last LMDB error (for logs). */
+/* A one-line description of the last LMDB error (for logs). With s NULL:
+ * why this thread's last ft_store_open failed (e.g. an old schema), or
+ * "no store". */
 const char *ft_store_last_error(const ft_store *s);
 
 #endif
