@@ -7,36 +7,56 @@
  * POST /add is validated here, queued to the sequencer, and answered when
  * its batch is durably committed.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <ftlog/event.h>
 #include <ftlog/tile.h>
 
 #include "logd/api.h"
 #include "logd/log.h"
+#include "logd/policy.h"
 #include "logd/seq.h"
 
 #define CT_TEXT "text/plain; charset=utf-8"
 #define CT_OCTETS "application/octet-stream"
 #define CT_TLOGPROOF "text/x.tlog-proof"
 #define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
+#define CT_JSON "application/json"
 #define CACHE_CHECKPOINT "public, max-age=2"
 #define CACHE_IMMUTABLE "public, max-age=31536000, immutable"
 #define CACHE_NONE "no-store"
 
 struct ft_api {
 	ft_api_opts o;
+	struct ft_policy *policy; /* our reference; loop thread */
 	ft_store_reader reader;
 	ft_tile_reader *tr; /* ~33 KiB, reused for every proof */
 };
 
-/* A deferred POST /add. Freed when answered or cancelled. */
+/*
+ * A deferred POST /add. With a policy it first goes through libuv's
+ * thread pool (work_check), then to the sequencer. Freed when answered,
+ * or when cancelled -- except while its check runs on a worker: then
+ * `cancelled` is set and after_check frees it.
+ */
 struct pending {
 	ft_api *api;
 	ft_api_done_fn done;
 	void *conn_ctx;
 	void *seq_handle;
+
+	uv_work_t work;
+	int in_work;   /* queued on the thread pool, after_check not run */
+	int cancelled; /* the connection went away while in_work */
+	uint8_t *entry; /* the body's copy, for the worker */
+	size_t len;
+	ft_policy *policy; /* the reference the check uses */
+	ft_store_meta *meta;
+	int err;
+	char reason[256];
 };
 
 void ft_resp_free(ft_resp *r)
@@ -509,6 +529,8 @@ static void h_metrics(ft_api *api, ft_resp *r)
 
 /* ---- POST /add. */
 
+static void pending_free(struct pending *p);
+
 static void add_done(void *ctx, ft_seq_result *res)
 {
 	struct pending *p = ctx;
@@ -527,7 +549,7 @@ static void add_done(void *ctx, ft_seq_result *res)
 			       (unsigned long long)res->index);
 		(void)ft_resp_error(&r, 500, msg);
 		p->done(p->conn_ctx, &r);
-		free(p);
+		pending_free(p);
 		return;
 	}
 	switch (res->err) {
@@ -546,6 +568,11 @@ static void add_done(void *ctx, ft_seq_result *res)
 		(void)snprintf(r.extra_header, sizeof(r.extra_header),
 			       "Retry-After: 5");
 		break;
+	case FT_EREVOKED:
+		(void)ft_resp_error(&r, 403, res->reason[0] != '\0'
+						     ? res->reason
+						     : "revoked");
+		break;
 	case FT_ESTORE_FULL:
 		(void)ft_resp_error(&r, 503, "log storage is full; nothing "
 					     "was stored");
@@ -560,7 +587,247 @@ static void add_done(void *ctx, ft_seq_result *res)
 		break;
 	}
 	p->done(p->conn_ctx, &r);
+	pending_free(p);
+}
+
+/* Whether err is a verdict on the entry (4xx), not a failure of ours. */
+static int is_refusal(int err)
+{
+	switch (err) {
+	case FT_ETOOBIG:
+	case FT_EEVENT_ENVELOPE:
+	case FT_EEVENT_STATEMENT:
+	case FT_EEVENT_PREDTYPE:
+	case FT_EEVENT_PREDICATE:
+	case FT_EUNKNOWN_KEY:
+	case FT_ENOTE_BADSIG:
+	case FT_EUNAUTHORIZED:
+	case FT_ETHRESHOLD:
+	case FT_EREVOKED:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* The HTTP status for a refused submission. */
+static int reject_status(int err)
+{
+	switch (err) {
+	case FT_ETOOBIG:
+		return 413;
+	case FT_EUNKNOWN_KEY:
+	case FT_ENOTE_BADSIG:
+	case FT_EUNAUTHORIZED:
+	case FT_ETHRESHOLD:
+	case FT_EREVOKED:
+		return 403;
+	default:
+		return 400;
+	}
+}
+
+/*
+ * Is a signer or a subject of meta revoked in the snapshot of r? 0 if
+ * not, FT_EREVOKED with the reason, or a store error. Advisory: the
+ * sequencer checks again inside the write transaction, which is what
+ * counts; this only spares a revoked submission the queue.
+ */
+static int check_revoked(ft_store_reader *r, const ft_store_meta *m,
+			 char *reason, size_t cap)
+{
+	uint64_t by = 0;
+	size_t i;
+	int err;
+
+	for (i = 0; i < m->n_signers; i++) {
+		err = ft_store_revoked(r, FT_REVOKE_KEY, m->signers[i], &by);
+		if (err == 0) {
+			(void)snprintf(reason, cap,
+				       "revoked-key: signing key %zu of the "
+				       "envelope was revoked by entry %" PRIu64,
+				       i + 1, by);
+			return FT_EREVOKED;
+		}
+		if (err != FT_ENOTFOUND) {
+			return err;
+		}
+	}
+	for (i = 0; i < m->n_subjects; i++) {
+		err = ft_store_revoked(r, FT_REVOKE_IMAGE, m->subjects[i], &by);
+		if (err == 0) {
+			(void)snprintf(reason, cap,
+				       "revoked-image: subject %zu was revoked "
+				       "by entry %" PRIu64,
+				       i + 1, by);
+			return FT_EREVOKED;
+		}
+		if (err != FT_ENOTFOUND) {
+			return err;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The whole check of one submission; runs on a worker thread (or inline
+ * without a loop). Fills p->err, p->reason and p->meta.
+ *
+ * An entry that is already logged is not checked at all: it is public
+ * already, and resubmitting it must give its old index and proof (POST
+ * /add is idempotent) even after its key was revoked or left the policy.
+ * It goes to the sequencer without meta, which answers it as a duplicate.
+ */
+static void run_check(struct pending *p)
+{
+	ft_store_reader r;
+	ft_hash leaf;
+	uint64_t index;
+	int err;
+
+	p->reason[0] = '\0';
+	p->meta = NULL;
+	err = ft_store_reader_init(p->api->o.store, &r);
+	if (err != 0) {
+		p->err = err;
+		return;
+	}
+	err = ft_store_read_begin(&r);
+	if (err != 0) {
+		ft_store_reader_free(&r);
+		p->err = err;
+		return;
+	}
+	ft_merkle_leaf_hash(p->entry, p->len, &leaf);
+	err = ft_store_find_leaf(&r, &leaf, &index);
+	if (err == 0) {
+		p->err = 0; /* a duplicate */
+		goto out;
+	}
+	if (err != FT_ENOTFOUND) {
+		p->err = err;
+		goto out;
+	}
+	p->err = ft_policy_check(p->policy, p->entry, p->len, &p->meta,
+				 p->reason, sizeof(p->reason));
+	if (p->err != 0) {
+		goto out;
+	}
+	p->err = check_revoked(&r, p->meta, p->reason, sizeof(p->reason));
+	if (p->err != 0) {
+		free(p->meta);
+		p->meta = NULL;
+	}
+out:
+	ft_store_read_end(&r);
+	ft_store_reader_free(&r);
+}
+
+static void pending_free(struct pending *p)
+{
+	ft_policy_unref(p->policy);
+	free(p->entry);
+	free(p->meta);
 	free(p);
+}
+
+static void busy(ft_resp *r, const char *reason, int retry_after)
+{
+	(void)ft_resp_error(r, 503, reason);
+	(void)snprintf(r->extra_header, sizeof(r->extra_header),
+		       "Retry-After: %d", retry_after);
+}
+
+static void submit_error(ft_resp *r, int err)
+{
+	if (err == FT_EBUSY) {
+		busy(r, "queue is full, retry later", 1);
+	} else if (err == FT_ESHUTDOWN) {
+		busy(r, "server is shutting down", 5);
+	} else {
+		busy(r, "cannot queue the entry", 1);
+	}
+}
+
+/*
+ * After the check: answer a refusal, or queue the entry with its meta.
+ * Returns 0 with *r filled in, or 1 when the entry is queued (then
+ * add_done answers). p is freed when 0 is returned.
+ */
+static int checked(struct pending *p, ft_resp *r)
+{
+	ft_api *api = p->api;
+	ft_store_meta *meta;
+	int err;
+
+	if (p->err != 0 && !is_refusal(p->err)) {
+		/* Our trouble (memory, store), not the entry's. */
+		ft_log(FT_LOG_ERROR, "cannot check a submission: %s",
+		       ft_strerror(p->err));
+		busy(r, "cannot check the entry now, retry later", 1);
+		pending_free(p);
+		return 0;
+	}
+	if (p->err != 0) {
+		ft_metrics_rejected(api->o.metrics);
+		(void)ft_resp_error(r, reject_status(p->err),
+				    p->reason[0] != '\0' ? p->reason
+							 : ft_strerror(p->err));
+		pending_free(p);
+		return 0;
+	}
+	if (api->o.seq == NULL) {
+		(void)ft_resp_error(r, 503, "this server does not accept "
+					    "entries");
+		pending_free(p);
+		return 0;
+	}
+	meta = p->meta;
+	p->meta = NULL; /* the sequencer takes it over */
+	err = ft_seq_submit(api->o.seq, p->entry, p->len, meta, add_done, p,
+			    &p->seq_handle);
+	if (err != 0) {
+		submit_error(r, err);
+		pending_free(p);
+		return 0;
+	}
+	/* The sequencer copied the entry; the policy is no longer needed. */
+	free(p->entry);
+	p->entry = NULL;
+	ft_policy_unref(p->policy);
+	p->policy = NULL;
+	return 1;
+}
+
+static void work_check(uv_work_t *w)
+{
+	run_check(w->data);
+}
+
+static void after_check(uv_work_t *w, int status)
+{
+	struct pending *p = w->data;
+	ft_resp r;
+
+	p->in_work = 0;
+	if (p->cancelled) {
+		pending_free(p);
+		return;
+	}
+	if (status != 0) { /* cancelled by libuv: cannot happen, we never
+			    * call uv_cancel; answer anyway */
+		p->err = FT_ENOMEM;
+	}
+	resp_init(&r);
+	r.route = FT_ROUTE_ADD;
+	{
+		ft_api_done_fn done = p->done;
+		void *conn_ctx = p->conn_ctx;
+
+		if (checked(p, &r) == 0) {
+			done(conn_ctx, &r);
+		}
+	}
 }
 
 static int h_add(ft_api *api, const ft_http_req *req, ft_resp *r,
@@ -571,14 +838,15 @@ static int h_add(ft_api *api, const ft_http_req *req, ft_resp *r,
 	int err;
 
 	if (req->body_len == 0) {
-		(void)ft_resp_error(r, 400, "empty entry");
+		(void)ft_resp_error(r, 400, "json: empty body");
 		return 0;
 	}
 	if (req->body_len > FT_ENTRY_MAX) {
-		(void)ft_resp_error(r, 413, "entry larger than 65535 bytes");
+		(void)ft_resp_error(r, 413, "too-large: an entry is at most "
+					    "65535 bytes");
 		return 0;
 	}
-	if (api->o.validate != NULL) {
+	if (api->policy == NULL && api->o.validate != NULL) {
 		reason[0] = '\0';
 		err = api->o.validate(api->o.validate_ctx, req->body,
 				      req->body_len, reason, sizeof(reason));
@@ -600,32 +868,43 @@ static int h_add(ft_api *api, const ft_http_req *req, ft_resp *r,
 	}
 	p = calloc(1, sizeof(*p));
 	if (p == NULL) {
-		(void)ft_resp_error(r, 503, "out of memory");
-		(void)snprintf(r->extra_header, sizeof(r->extra_header),
-			       "Retry-After: 1");
+		busy(r, "out of memory", 1);
 		return 0;
 	}
 	p->api = api;
 	p->done = done;
 	p->conn_ctx = conn_ctx;
-	err = ft_seq_submit(api->o.seq, req->body, req->body_len, add_done, p,
-			    &p->seq_handle);
+	if (api->policy != NULL) {
+		p->entry = malloc(req->body_len);
+		if (p->entry == NULL) {
+			free(p);
+			busy(r, "out of memory", 1);
+			return 0;
+		}
+		memcpy(p->entry, req->body, req->body_len);
+		p->len = req->body_len;
+		p->policy = ft_policy_ref(api->policy);
+		if (api->o.loop == NULL) {
+			run_check(p);
+			return checked(p, r);
+		}
+		p->work.data = p;
+		err = uv_queue_work(api->o.loop, &p->work, work_check,
+				    after_check);
+		if (err != 0) {
+			pending_free(p);
+			busy(r, "cannot schedule the check", 1);
+			return 0;
+		}
+		p->in_work = 1;
+		*pending = p;
+		return 1;
+	}
+	err = ft_seq_submit(api->o.seq, req->body, req->body_len, NULL,
+			    add_done, p, &p->seq_handle);
 	if (err != 0) {
 		free(p);
-		if (err == FT_EBUSY) {
-			(void)ft_resp_error(r, 503, "queue is full, retry "
-						    "later");
-			(void)snprintf(r->extra_header, sizeof(r->extra_header),
-				       "Retry-After: 1");
-		} else if (err == FT_ESHUTDOWN) {
-			(void)ft_resp_error(r, 503, "server is shutting down");
-			(void)snprintf(r->extra_header, sizeof(r->extra_header),
-				       "Retry-After: 5");
-		} else {
-			(void)ft_resp_error(r, 503, "cannot queue the entry");
-			(void)snprintf(r->extra_header, sizeof(r->extra_header),
-				       "Retry-After: 1");
-		}
+		submit_error(r, err);
 		return 0;
 	}
 	*pending = p;
@@ -639,8 +918,241 @@ void ft_api_cancel(ft_api *api, void *pending)
 	if (p == NULL) {
 		return;
 	}
+	if (p->in_work) {
+		p->cancelled = 1; /* after_check frees it */
+		return;
+	}
 	ft_seq_cancel(api->o.seq, p->seq_handle);
-	free(p);
+	pending_free(p);
+}
+
+void ft_api_set_policy(ft_api *api, ft_policy *p)
+{
+	ft_policy *old = api->policy;
+
+	api->policy = p != NULL ? ft_policy_ref(p) : NULL;
+	ft_policy_unref(old);
+}
+
+/* ---- GET /lineage/<hex> and GET /bundle/<hex>. */
+
+/* 64 lowercase hex digits -> 32 bytes; 0 or -1. */
+static int parse_digest(const char *s, size_t n, uint8_t out[32])
+{
+	size_t i;
+
+	if (n != 64) {
+		return -1;
+	}
+	for (i = 0; i < 64; i++) {
+		char c = s[i];
+		int v;
+
+		if (c >= '0' && c <= '9') {
+			v = c - '0';
+		} else if (c >= 'a' && c <= 'f') {
+			v = c - 'a' + 10;
+		} else {
+			return -1;
+		}
+		if ((i & 1) == 0) {
+			out[i / 2] = (uint8_t)(v << 4);
+		} else {
+			out[i / 2] |= (uint8_t)v;
+		}
+	}
+	return 0;
+}
+
+/* A growable output buffer for JSON answers. */
+struct obuf {
+	uint8_t *p;
+	size_t len, cap;
+	int oom;
+};
+
+static void ob_put(struct obuf *b, const void *data, size_t n)
+{
+	if (b->oom) {
+		return;
+	}
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 1024;
+		uint8_t *q;
+
+		while (cap < b->len + n) {
+			cap *= 2;
+		}
+		q = realloc(b->p, cap);
+		if (q == NULL) {
+			b->oom = 1;
+			return;
+		}
+		b->p = q;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+}
+
+static void ob_str(struct obuf *b, const char *s)
+{
+	ob_put(b, s, strlen(s));
+}
+
+/* Events per /lineage answer; "next" points at the rest. */
+#define LINEAGE_PAGE 1000
+
+struct lineage_ctx {
+	struct obuf *b;
+	size_t n;
+	uint64_t last;
+	int truncated;
+	int corrupt;
+};
+
+static int lineage_cb(void *ctx, uint64_t index, int kind,
+		      const uint8_t *rec, size_t len)
+{
+	struct lineage_ctx *c = ctx;
+	char head[48];
+
+	(void)kind;
+	if (c->n == LINEAGE_PAGE) {
+		c->truncated = 1;
+		return 1;
+	}
+	if (len < 2 || rec[0] != '{' || rec[len - 1] != '}') {
+		c->corrupt = 1;
+		return 1;
+	}
+	(void)snprintf(head, sizeof(head), "%s{\"index\":%" PRIu64 "%s",
+		       c->n > 0 ? "," : "", index, len > 2 ? "," : "");
+	ob_str(c->b, head);
+	ob_put(c->b, rec + 1, len - 1);
+	c->n++;
+	c->last = index;
+	return 0;
+}
+
+/* The query "after=N" (or none); 0 or -1. */
+static int parse_after(const ft_http_req *req, uint64_t *after)
+{
+	*after = UINT64_MAX;
+	if (req->query_len == 0) {
+		return 0;
+	}
+	if (req->query_len < 7 || memcmp(req->query, "after=", 6) != 0) {
+		return -1;
+	}
+	return ft_parse_u63(req->query + 6, req->query_len - 6, after) == 0
+		       ? 0
+		       : -1;
+}
+
+static void h_lineage(ft_api *api, const ft_http_req *req, ft_resp *r)
+{
+	static const char prefix[] = "/lineage/";
+	const char *hex = req->path + sizeof(prefix) - 1;
+	size_t hexlen = req->path_len - (sizeof(prefix) - 1);
+	struct obuf b = {0};
+	struct lineage_ctx c = {0};
+	uint8_t digest[32];
+	uint64_t after;
+	char tail[64];
+	int err;
+
+	if (parse_digest(hex, hexlen, digest) != 0) {
+		(void)ft_resp_error(r, 400, "malformed digest: want 64 "
+					    "lowercase hex digits");
+		return;
+	}
+	if (parse_after(req, &after) != 0) {
+		(void)ft_resp_error(r, 400, "malformed query: only after=N "
+					    "is understood");
+		return;
+	}
+	ob_str(&b, "{\"digest\":\"");
+	ob_put(&b, hex, 64);
+	ob_str(&b, "\",\"events\":[");
+	c.b = &b;
+	err = ft_store_lineage(&api->reader, digest, after, lineage_cb, &c);
+	if (err < 0 || c.corrupt) {
+		free(b.p);
+		ft_log(FT_LOG_ERROR, "lineage: %s",
+		       c.corrupt ? "malformed record" : ft_strerror(err));
+		(void)ft_resp_error(r, 500, "store error");
+		return;
+	}
+	if (c.n == 0 && after == UINT64_MAX) {
+		free(b.p);
+		(void)ft_resp_error(r, 404, "no event names this digest");
+		return;
+	}
+	if (c.truncated) {
+		(void)snprintf(tail, sizeof(tail), "],\"next\":%" PRIu64 "}\n",
+			       c.last);
+	} else {
+		(void)snprintf(tail, sizeof(tail), "]}\n");
+	}
+	ob_str(&b, tail);
+	if (b.oom) {
+		free(b.p);
+		(void)ft_resp_error(r, 500, "out of memory");
+		return;
+	}
+	resp_ok(r, CT_JSON, CACHE_CHECKPOINT, b.p, b.len);
+}
+
+static void h_bundle(ft_api *api, const ft_http_req *req, ft_resp *r)
+{
+	static const char prefix[] = "/bundle/";
+	const char *hex = req->path + sizeof(prefix) - 1;
+	size_t hexlen = req->path_len - (sizeof(prefix) - 1);
+	ft_store_state st;
+	uint8_t digest[32];
+	uint64_t index = 0;
+	uint8_t *out = NULL;
+	size_t len = 0;
+	char msg[160];
+	int err;
+
+	if (parse_digest(hex, hexlen, digest) != 0) {
+		(void)ft_resp_error(r, 400, "malformed digest: want 64 "
+					    "lowercase hex digits");
+		return;
+	}
+	err = ft_store_revoked(&api->reader, FT_REVOKE_IMAGE, digest, &index);
+	if (err == 0) {
+		(void)snprintf(msg, sizeof(msg),
+			       "revoked-image: this image was revoked by "
+			       "entry %" PRIu64,
+			       index);
+		(void)ft_resp_error(r, 410, msg);
+		return;
+	}
+	if (err == FT_ENOTFOUND) {
+		err = ft_store_latest(&api->reader, digest, FT_EVENT_RELEASE,
+				      &index);
+		if (err == FT_ENOTFOUND) {
+			(void)ft_resp_error(r, 404, "no release is logged for "
+						    "this image");
+			return;
+		}
+	}
+	if (err == 0) {
+		err = ft_store_get_state(&api->reader, &st);
+	}
+	if (err == 0) {
+		err = ft_seq_tlog_proof(&api->reader, &st, api->tr, index, &out,
+					&len);
+	}
+	if (err != 0) {
+		ft_log(FT_LOG_ERROR, "bundle: %s", ft_strerror(err));
+		(void)ft_resp_error(r, 500, "store error");
+		return;
+	}
+	resp_ok(r, CT_TLOGPROOF, CACHE_CHECKPOINT, out, len);
 }
 
 /* ---- Routing. */
@@ -694,6 +1206,10 @@ int ft_api_handle(ft_api *api, const ft_http_req *req, ft_resp *resp,
 		route = FT_ROUTE_METRICS;
 	} else if (path_is(req, "/healthz")) {
 		route = FT_ROUTE_HEALTHZ;
+	} else if (path_starts(req, "/lineage/")) {
+		route = FT_ROUTE_LINEAGE;
+	} else if (path_starts(req, "/bundle/")) {
+		route = FT_ROUTE_BUNDLE;
 	} else {
 		(void)ft_resp_error(resp, 404, "no such resource");
 		return 0;
@@ -704,7 +1220,8 @@ int ft_api_handle(ft_api *api, const ft_http_req *req, ft_resp *resp,
 		return 0;
 	}
 	if (route != FT_ROUTE_PROOF_INCLUSION &&
-	    route != FT_ROUTE_PROOF_CONSISTENCY && req->query_len > 0) {
+	    route != FT_ROUTE_PROOF_CONSISTENCY && route != FT_ROUTE_LINEAGE &&
+	    req->query_len > 0) {
 		(void)ft_resp_error(resp, 400, "unexpected query string");
 		return 0;
 	}
@@ -732,6 +1249,12 @@ int ft_api_handle(ft_api *api, const ft_http_req *req, ft_resp *resp,
 	case FT_ROUTE_HEALTHZ:
 		h_healthz(api, resp);
 		break;
+	case FT_ROUTE_LINEAGE:
+		h_lineage(api, req, resp);
+		break;
+	case FT_ROUTE_BUNDLE:
+		h_bundle(api, req, resp);
+		break;
 	default:
 		(void)ft_resp_error(resp, 404, "no such resource");
 		break;
@@ -754,6 +1277,7 @@ int ft_api_new(const ft_api_opts *opts, ft_api **out)
 		return FT_ENOMEM;
 	}
 	api->o = *opts;
+	api->o.policy = NULL;
 	api->tr = malloc(sizeof(*api->tr));
 	if (api->tr == NULL) {
 		free(api);
@@ -765,6 +1289,9 @@ int ft_api_new(const ft_api_opts *opts, ft_api **out)
 		free(api);
 		return err;
 	}
+	if (opts->policy != NULL) {
+		api->policy = ft_policy_ref(opts->policy);
+	}
 	*out = api;
 	return 0;
 }
@@ -774,6 +1301,7 @@ void ft_api_free(ft_api *api)
 	if (api == NULL) {
 		return;
 	}
+	ft_policy_unref(api->policy);
 	ft_store_reader_free(&api->reader);
 	free(api->tr);
 	free(api);

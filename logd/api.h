@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "logd/http.h"
 #include "logd/metrics.h"
 #include "logd/store.h"
@@ -45,6 +47,7 @@ int ft_resp_error(ft_resp *r, int status, const char *reason);
  * or a negative FT_E* code with a one-line reason written to `reason`
  * (NUL-terminated, at most cap bytes). Must not keep the entry pointer.
  * Called on the loop thread before the entry is queued, so must be quick.
+ * Only unit tests use it: ftlogd itself always runs with a policy.
  */
 typedef int (*ft_validate_fn)(void *ctx, const uint8_t *entry, size_t len,
 			      char *reason, size_t cap);
@@ -52,8 +55,8 @@ typedef int (*ft_validate_fn)(void *ctx, const uint8_t *entry, size_t len,
 /*
  * The test validator ("validator = test"): accepts any entry of 1..65535
  * bytes except those that begin with "reject:", which are refused with
- * the rest of their first line as the reason. For tests and the demo; the
- * firmware-event validator replaces it as the production mode.
+ * the rest of their first line as the reason. For unit tests and fuzzing
+ * of the HTTP layer only; the ftlogd binary cannot select it.
  */
 int ft_validate_test(void *ctx, const uint8_t *entry, size_t len,
 		     char *reason, size_t cap);
@@ -62,7 +65,17 @@ typedef struct ft_api_opts {
 	ft_store *store;
 	struct ft_seq *seq;       /* NULL: POST /add answers 503 */
 	ft_metrics *metrics;      /* may be NULL */
-	ft_validate_fn validate;  /* NULL: accept everything */
+	/*
+	 * The submission policy (ftlogd always has one): the api takes its
+	 * own reference. With a policy, POST /add bodies are checked by
+	 * ft_policy_check and against the store's revocations on libuv's
+	 * thread pool of `loop` (so signature checks use every core), or
+	 * synchronously when loop is NULL (tests, fuzzing). The validator
+	 * hook below is then not used.
+	 */
+	struct ft_policy *policy;
+	uv_loop_t *loop;
+	ft_validate_fn validate;  /* without a policy; NULL: accept all */
 	void *validate_ctx;
 	uint64_t health_max_age_ms;
 } ft_api_opts;
@@ -89,5 +102,12 @@ int ft_api_handle(ft_api *api, const ft_http_req *req, ft_resp *resp,
 
 /* Forget a deferred request: done will not be called. Loop thread only. */
 void ft_api_cancel(ft_api *api, void *pending);
+
+/*
+ * Use policy p for submissions from now on (the api takes a reference and
+ * drops the old one; checks already running finish with the old one).
+ * Loop thread only (it is called from the SIGHUP handler).
+ */
+void ft_api_set_policy(ft_api *api, struct ft_policy *p);
 
 #endif

@@ -40,7 +40,6 @@ enum setting_type {
 	T_STRING,   /* non-empty string */
 	T_LISTEN,   /* host:port, checked like ft_config_listen */
 	T_ORIGIN,   /* a valid note key name */
-	T_VALIDATOR,
 	T_LEVEL,    /* error|warn|info|debug */
 	T_DURATION, /* uint64_t milliseconds */
 	T_SIZE,     /* uint64_t bytes */
@@ -62,7 +61,7 @@ static const setting settings[] = {
 	{"listen", T_LISTEN, OFF(listen), 0, 0, NULL},
 	{"tiles-dir", T_PATH, OFF(tiles_dir), 0, 0, NULL},
 	{"ready-file", T_PATH, OFF(ready_file), 0, 0, NULL},
-	{"validator", T_VALIDATOR, OFF(validator), 0, 0, NULL},
+	{"policy", T_PATH, OFF(policy), 0, 0, NULL},
 	{"log-level", T_LEVEL, OFF(log_level), 0, 0, NULL},
 	{"batch-interval", T_DURATION, OFF(batch_interval_ms), 1, 60 * SEC,
 	 "1ms..60s"},
@@ -138,12 +137,6 @@ void ft_config_defaults(ft_logd_config *c)
 	c->max_body_bytes = 65535;
 	c->map_size = 64 * GIB;
 	c->health_max_age_ms = 10 * SEC;
-	/*
-	 * Every string is owned (strdup'd) so ft_config_free can free them
-	 * all. If this allocation fails validator stays NULL, which callers
-	 * must read as the default, "test" (the contract returns nothing).
-	 */
-	c->validator = strdup("test");
 }
 
 static char **string_field(ft_logd_config *c, const setting *s)
@@ -163,7 +156,6 @@ static int is_string_type(enum setting_type t)
 	case T_STRING:
 	case T_LISTEN:
 	case T_ORIGIN:
-	case T_VALIDATOR:
 		return 1;
 	case T_LEVEL:
 	case T_DURATION:
@@ -404,16 +396,6 @@ static int check_string(const setting *st, const char *value, char *err,
 			return -1;
 		}
 		return 0;
-	case T_VALIDATOR:
-		if (strcmp(value, "test") != 0) {
-			char safe[64];
-			set_err(err, errcap, "%s: unknown validator \"%s\" "
-				"(known: test)", st->name,
-				ft_log_sanitize(safe, sizeof safe, value,
-						strlen(value)));
-			return -1;
-		}
-		return 0;
 	case T_PATH:
 	case T_STRING:
 		return 0;
@@ -450,8 +432,7 @@ int ft_config_set(ft_logd_config *c, const char *key, const char *value,
 	case T_PATH:
 	case T_STRING:
 	case T_LISTEN:
-	case T_ORIGIN:
-	case T_VALIDATOR: {
+	case T_ORIGIN: {
 		if (check_string(st, value, err, errcap) != 0) {
 			return -1;
 		}

@@ -32,7 +32,9 @@ typedef struct ft_logd_config {
 	char *tiles_dir;     /* tiles-dir      NULL = no static export */
 	char *ready_file;    /* ready-file     written with "host:port\n" once
 			      *                serving; for supervisors and tests */
-	char *validator;     /* validator      "test" (the only one for now) */
+	char *policy;        /* policy         the submission policy file
+			      *                (required by serve; re-read on
+			      *                SIGHUP) */
 	int log_level;       /* log-level      error|warn|info|debug; info */
 	uint64_t batch_interval_ms; /* batch-interval  500ms; 1ms..60s */
 	uint64_t batch_max;         /* batch-size      4096 entries; 1..1M */
@@ -52,7 +54,7 @@ typedef struct ft_logd_config {
 	char *origin;               /* origin          (init only) */
 } ft_logd_config;
 
-/* Fill in the defaults (all strings NULL except validator "test"). */
+/* Fill in the defaults (all strings NULL). */
 void ft_config_defaults(ft_logd_config *c);
 
 /* Free the strings. */

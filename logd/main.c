@@ -22,6 +22,7 @@
 #include "logd/export.h"
 #include "logd/log.h"
 #include "logd/metrics.h"
+#include "logd/policy.h"
 #include "logd/seq.h"
 #include "logd/server.h"
 #include "logd/store.h"
@@ -39,7 +40,8 @@ static const char usage_main[] =
 	"\n"
 	"SYNOPSIS\n"
 	"    ftlogd init --data DIR --origin NAME [--map-size SIZE]\n"
-	"    ftlogd serve --data DIR --listen HOST:PORT [--config FILE] "
+	"    ftlogd serve --data DIR --listen HOST:PORT --policy FILE\n"
+	"                 [--config FILE] "
 	"[OPTIONS]\n"
 	"    ftlogd help [init|serve]\n"
 	"    ftlogd --version\n"
@@ -93,7 +95,8 @@ static const char usage_serve[] =
 	"    ftlogd serve - run the log server\n"
 	"\n"
 	"SYNOPSIS\n"
-	"    ftlogd serve --data DIR --listen HOST:PORT [--config FILE] "
+	"    ftlogd serve --data DIR --listen HOST:PORT --policy FILE\n"
+	"                 [--config FILE] "
 	"[OPTIONS]\n"
 	"\n"
 	"DESCRIPTION\n"
@@ -105,6 +108,16 @@ static const char usage_serve[] =
 	"    commit is on disk. SIGTERM or SIGINT stops accepting, finishes\n"
 	"    the batch in flight, answers every waiting client, and exits 0.\n"
 	"\n"
+	"    Only firmware events are accepted: a DSSE envelope carrying an\n"
+	"    in-toto statement (docs/events.md), signed by keys the\n"
+	"    submission policy FILE allows for that kind of event and product\n"
+	"    (docs/policy.md). Signatures are checked on a pool of worker\n"
+	"    threads (UV_THREADPOOL_SIZE, default: one per CPU, at least 2).\n"
+	"    A refused entry gets a 4xx answer whose one-line body names the\n"
+	"    rule (\"threshold: ...\") and nothing is stored. SIGHUP re-reads\n"
+	"    the policy file; an invalid file is refused, logged, and the\n"
+	"    policy in force stays. Connections are not dropped.\n"
+	"\n"
 	"OPTIONS\n"
 	"    Every option can also be set in the config file, by its name\n"
 	"    without the dashes (\"batch-interval = 250ms\"). Flags win over\n"
@@ -114,6 +127,7 @@ static const char usage_serve[] =
 	"    --data DIR               data directory made by ftlogd init\n"
 	"    --listen HOST:PORT       address to serve on, e.g. 127.0.0.1:8080\n"
 	"                             or [::1]:8080\n"
+	"    --policy FILE            the submission policy (required)\n"
 	"    --config FILE            read settings from FILE (see CONFIG FILE)\n"
 	"    --tiles-dir DIR          also export every checkpoint, tile and\n"
 	"                             entry bundle to DIR for a static web\n"
@@ -136,8 +150,6 @@ static const char usage_serve[] =
 	"    --max-body-bytes S       request body; beyond: 413 (65535, the\n"
 	"                             largest entry)\n"
 	"    --map-size S             LMDB map size (64G)\n"
-	"    --validator NAME         entry validator; \"test\" accepts any\n"
-	"                             entry except those starting \"reject:\"\n"
 	"    --log-level LEVEL        error, warn, info (default) or debug\n"
 	"    --health-max-age D       /healthz fails when the sequencer has not\n"
 	"                             completed a cycle for this long (10s)\n"
@@ -148,17 +160,30 @@ static const char usage_serve[] =
 	"\n"
 	"        data = /var/lib/ftlog\n"
 	"        listen = 127.0.0.1:8080\n"
+	"        policy = /etc/ftlog/policy.json\n"
 	"        tiles-dir = /var/www/ftlog\n"
 	"        batch-interval = 500ms\n"
 	"\n"
 	"HTTP API\n"
 	"    GET  /checkpoint                       signed checkpoint\n"
 	"    GET  /tile/L/N[.p/W], /tile/entries/N[.p/W]   C2SP tiles\n"
-	"    POST /add                              entry -> its tlog-proof\n"
+	"    POST /add                              DSSE envelope -> tlog-proof\n"
 	"    GET  /proof/inclusion?index=I&size=S   (or leaf=HEX&size=S)\n"
 	"    GET  /proof/consistency?old=M&new=N\n"
+	"    GET  /lineage/SHA256HEX[?after=N]      events about a digest (JSON)\n"
+	"    GET  /bundle/SHA256HEX                 tlog-proof of the newest\n"
+	"                                           release of an image (404\n"
+	"                                           none, 410 revoked)\n"
 	"    GET  /metrics                          Prometheus text\n"
 	"    GET  /healthz\n"
+	"\n"
+	"SIGNALS\n"
+	"    SIGTERM, SIGINT  graceful stop (exit 0)\n"
+	"    SIGHUP           reload the policy file\n"
+	"\n"
+	"EXIT STATUS\n"
+	"    0 after a graceful stop; 1 when the store, key, policy or\n"
+	"    address cannot be used; 2 for a usage error.\n"
 	"\n"
 	"LOGS\n"
 	"    One line per event on standard error, with a level. No secrets.\n";
@@ -518,7 +543,10 @@ static int write_ready_file(const char *path, const char *host, int port)
 
 struct serve_ctx {
 	uv_loop_t loop;
-	uv_signal_t sigterm, sigint;
+	uv_signal_t sigterm, sigint, sighup;
+	const char *policy_path;
+	ft_api *api;
+	ft_metrics *metrics;
 	ft_server *server;
 	ft_seq *seq;
 	int stopping;
@@ -531,6 +559,7 @@ static void on_server_down(void *arg)
 
 	uv_close((uv_handle_t *)&x->sigterm, NULL);
 	uv_close((uv_handle_t *)&x->sigint, NULL);
+	uv_close((uv_handle_t *)&x->sighup, NULL);
 	ft_log(FT_LOG_INFO, "all connections closed");
 }
 
@@ -557,8 +586,54 @@ static void on_signal(uv_signal_t *h, int signum)
 	ft_seq_shutdown(x->seq, on_seq_down, x);
 }
 
+/* SIGHUP: re-read the policy; keep the old one if the new one is bad. */
+static void on_sighup(uv_signal_t *h, int signum)
+{
+	struct serve_ctx *x = h->data;
+	ft_policy *p = NULL;
+	char err[512], desc[256];
+
+	(void)signum;
+	if (ft_policy_load(x->policy_path, &p, err, sizeof(err)) != 0) {
+		ft_metrics_policy_reload(x->metrics, 0);
+		ft_log(FT_LOG_ERROR,
+		       "SIGHUP: new policy refused, the old one stays: %s", err);
+		return;
+	}
+	ft_api_set_policy(x->api, p);
+	ft_policy_describe(p, desc, sizeof(desc));
+	ft_policy_unref(p);
+	ft_metrics_policy_reload(x->metrics, 1);
+	ft_log(FT_LOG_INFO, "SIGHUP: policy reloaded from %s: %s",
+	       x->policy_path, desc);
+}
+
+/* Signature checks run on libuv's pool: one thread per CPU, at least 2,
+ * unless the operator set UV_THREADPOOL_SIZE. Must run before the pool
+ * starts (the first uv_queue_work). */
+static void size_thread_pool(void)
+{
+	char buf[16];
+	long n;
+
+	if (getenv("UV_THREADPOOL_SIZE") != NULL) {
+		return;
+	}
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 2) {
+		n = 2;
+	}
+	if (n > 64) {
+		n = 64;
+	}
+	(void)snprintf(buf, sizeof(buf), "%ld", n);
+	(void)setenv("UV_THREADPOOL_SIZE", buf, 1);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
+	ft_policy *policy = NULL;
+	char desc[256];
 	struct flag flags[MAX_FLAGS];
 	const char *skip[MAX_FLAGS + 1];
 	size_t nflags, i;
@@ -599,8 +674,8 @@ static int cmd_serve(int argc, char **argv)
 	if (c.data_dir == NULL || c.listen == NULL) {
 		usage_error("serve needs --data DIR and --listen HOST:PORT");
 	}
-	if (c.validator == NULL || strcmp(c.validator, "test") != 0) {
-		usage_error("--validator: the only validator is \"test\"");
+	if (c.policy == NULL) {
+		usage_error("serve needs --policy FILE (docs/policy.md)");
 	}
 	if (ft_config_listen(&c, host, sizeof(host), &port, err_buf,
 			     sizeof(err_buf)) != 0) {
@@ -611,11 +686,15 @@ static int cmd_serve(int argc, char **argv)
 	if (ft_init() != 0) {
 		die("cannot initialise libsodium");
 	}
+	if (ft_policy_load(c.policy, &policy, err_buf, sizeof(err_buf)) != 0) {
+		die("invalid policy: %s", err_buf);
+	}
+	size_thread_pool();
 
 	err = ft_store_open(c.data_dir, c.map_size, &store);
 	if (err != 0) {
-		die("cannot open the store in %s: %s", c.data_dir,
-		    ft_strerror(err));
+		die("cannot open the store in %s: %s (%s)", c.data_dir,
+		    ft_strerror(err), ft_store_last_error(NULL));
 	}
 	origin = ft_store_origin(store, &origin_len);
 	if (load_key(c.data_dir, origin, origin_len, &key) != 0) {
@@ -656,7 +735,8 @@ static int cmd_serve(int argc, char **argv)
 	ao.store = store;
 	ao.seq = x.seq;
 	ao.metrics = metrics;
-	ao.validate = ft_validate_test;
+	ao.policy = policy;
+	ao.loop = &x.loop;
 	/* An idle sequencer cycles once per batch interval: never call it
 	 * stalled before it has missed two cycles. */
 	ao.health_max_age_ms = c.health_max_age_ms;
@@ -667,6 +747,12 @@ static int cmd_serve(int argc, char **argv)
 	if (err != 0) {
 		die("cannot start the API: %s", ft_strerror(err));
 	}
+	ft_policy_describe(policy, desc, sizeof(desc));
+	ft_log(FT_LOG_INFO, "policy %s: %s", c.policy, desc);
+	ft_policy_unref(policy); /* the api holds its own reference */
+	x.api = api;
+	x.metrics = metrics;
+	x.policy_path = c.policy;
 	memset(&sv, 0, sizeof(sv));
 	sv.host = host;
 	sv.port = port;
@@ -683,13 +769,16 @@ static int cmd_serve(int argc, char **argv)
 		die("cannot listen on %s: %s", c.listen, ft_strerror(err));
 	}
 	if (uv_signal_init(&x.loop, &x.sigterm) != 0 ||
-	    uv_signal_init(&x.loop, &x.sigint) != 0) {
+	    uv_signal_init(&x.loop, &x.sigint) != 0 ||
+	    uv_signal_init(&x.loop, &x.sighup) != 0) {
 		die("cannot set up signal handling");
 	}
 	x.sigterm.data = &x;
 	x.sigint.data = &x;
+	x.sighup.data = &x;
 	if (uv_signal_start(&x.sigterm, on_signal, SIGTERM) != 0 ||
-	    uv_signal_start(&x.sigint, on_signal, SIGINT) != 0) {
+	    uv_signal_start(&x.sigint, on_signal, SIGINT) != 0 ||
+	    uv_signal_start(&x.sighup, on_sighup, SIGHUP) != 0) {
 		die("cannot set up signal handling");
 	}
 	{

@@ -56,8 +56,8 @@ typedef struct hist {
 } hist;
 
 /* Status codes with their own label; anything else is "other". */
-static const int tracked_codes[] = {200, 204, 304, 400, 404, 405,
-				    408, 411, 413, 414, 422, 431,
+static const int tracked_codes[] = {200, 204, 304, 400, 403, 404, 405,
+				    408, 410, 411, 413, 414, 422, 431,
 				    500, 501, 503, 505};
 #define NCODES (sizeof tracked_codes / sizeof tracked_codes[0])
 
@@ -70,6 +70,8 @@ static const char *const route_names[FT_ROUTE_COUNT] = {
 	[FT_ROUTE_PROOF_CONSISTENCY] = "proof_consistency",
 	[FT_ROUTE_METRICS] = "metrics",
 	[FT_ROUTE_HEALTHZ] = "healthz",
+	[FT_ROUTE_LINEAGE] = "lineage",
+	[FT_ROUTE_BUNDLE] = "bundle",
 	[FT_ROUTE_OTHER] = "other",
 };
 
@@ -79,6 +81,8 @@ typedef struct metrics_state {
 	uint64_t appended;
 	uint64_t duplicates;
 	uint64_t rejected;
+	uint64_t policy_reloads;
+	uint64_t policy_reload_failures;
 	hist batch_size;
 	hist batch_commit;
 	uint64_t batch_errors;
@@ -274,6 +278,20 @@ void ft_metrics_rejected(ft_metrics *m)
 	unlock(m);
 }
 
+void ft_metrics_policy_reload(ft_metrics *m, int ok)
+{
+	if (m == NULL) {
+		return;
+	}
+	lock(m);
+	if (ok) {
+		m->s.policy_reloads++;
+	} else {
+		m->s.policy_reload_failures++;
+	}
+	unlock(m);
+}
+
 void ft_metrics_queue_depth(ft_metrics *m, size_t depth)
 {
 	if (m == NULL) {
@@ -432,7 +450,14 @@ int ft_metrics_render(ft_metrics *m, char **out, size_t *len)
 	       "Submissions of entries that were already logged.",
 	       snap.duplicates);
 	scalar(&b, "ftlog_entries_rejected_total", "counter",
-	       "Submissions rejected by the validator.", snap.rejected);
+	       "Submissions refused by the submission policy or a "
+	       "revocation.",
+	       snap.rejected);
+	scalar(&b, "ftlog_policy_reloads_total", "counter",
+	       "Submission policies loaded on SIGHUP.", snap.policy_reloads);
+	scalar(&b, "ftlog_policy_reload_failures_total", "counter",
+	       "SIGHUP reloads refused because the new policy was invalid.",
+	       snap.policy_reload_failures);
 	histogram(&b, "ftlog_batch_size", "Entries handled per batch.",
 		  &snap.batch_size, &batch_size_spec);
 	histogram(&b, "ftlog_batch_commit_seconds",

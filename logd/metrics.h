@@ -37,12 +37,15 @@ enum ft_route {
 	FT_ROUTE_PROOF_CONSISTENCY,
 	FT_ROUTE_METRICS,
 	FT_ROUTE_HEALTHZ,
+	FT_ROUTE_LINEAGE,
+	FT_ROUTE_BUNDLE,
 	FT_ROUTE_OTHER, /* unknown paths, and errors before routing */
 	FT_ROUTE_COUNT
 };
 
 /* Label value of a route: "checkpoint", "tile", "entries", "add",
- * "proof_inclusion", "proof_consistency", "metrics", "healthz", "other". */
+ * "proof_inclusion", "proof_consistency", "metrics", "healthz", "lineage",
+ * "bundle", "other". */
 const char *ft_route_name(int route);
 
 typedef struct ft_metrics ft_metrics;
@@ -61,6 +64,8 @@ void ft_metrics_batch(ft_metrics *m, size_t appended, size_t duplicates,
 void ft_metrics_batch_error(ft_metrics *m);
 void ft_metrics_add_latency(ft_metrics *m, double seconds);
 void ft_metrics_rejected(ft_metrics *m);
+/* A policy reload on SIGHUP: ok != 0 if the new policy was taken. */
+void ft_metrics_policy_reload(ft_metrics *m, int ok);
 void ft_metrics_queue_depth(ft_metrics *m, size_t depth);
 void ft_metrics_queue_full(ft_metrics *m);
 void ft_metrics_tree_size(ft_metrics *m, uint64_t size);

@@ -26,6 +26,7 @@ struct sub {
 	struct sub *next;
 	uint8_t *entry;
 	size_t len;
+	ft_store_meta *meta; /* owned; NULL when the entry has none */
 	ft_seq_done_fn done;
 	void *ctx;
 	int cancelled;
@@ -110,6 +111,7 @@ static struct sub *q_pop(struct subq *q)
 static void sub_free(struct sub *s)
 {
 	free(s->entry);
+	free(s->meta);
 	free(s->res.proof);
 	free(s);
 }
@@ -144,12 +146,7 @@ static int sign_checkpoint(void *ctx, uint64_t size, const ft_hash *root,
 
 /* ---- tlog-proof for one entry against the reader's snapshot. */
 
-/*
- * The tlog-proof of entry `index` against the snapshot state st (which has
- * a checkpoint), read through r; tr is caller-provided scratch for the
- * store's hash reader. *out is malloc'd.
- */
-static int build_proof(ft_store_reader *r, const ft_store_state *st,
+int ft_seq_tlog_proof(ft_store_reader *r, const ft_store_state *st,
 		       ft_tile_reader *tr, uint64_t index, uint8_t **out,
 		       size_t *out_len)
 {
@@ -248,6 +245,21 @@ static void answer_batch(ft_seq *s, struct sub **batch, size_t n, int err)
 		if (err != 0) {
 			continue;
 		}
+		if (s->items[i].rejected != 0) {
+			/* Revoked inside the transaction: not stored. */
+			b->res.err = s->items[i].rejected;
+			(void)snprintf(
+				b->res.reason, sizeof(b->res.reason),
+				"%s: %s revoked by entry %llu",
+				s->items[i].rejected_target == FT_REVOKE_KEY
+					? "revoked-key"
+					: "revoked-image",
+				s->items[i].rejected_target == FT_REVOKE_KEY
+					? "a signing key was"
+					: "a subject image was",
+				(unsigned long long)s->items[i].rejected_by);
+			continue;
+		}
 		b->res.index = s->items[i].index;
 		b->res.dup = s->items[i].dup;
 		b->res.stored = 1;
@@ -256,7 +268,7 @@ static void answer_batch(ft_seq *s, struct sub **batch, size_t n, int err)
 			continue;
 		}
 		b->res.size = st.size;
-		b->res.err = build_proof(&s->reader, &st, s->tr, b->res.index,
+		b->res.err = ft_seq_tlog_proof(&s->reader, &st, s->tr, b->res.index,
 					 &b->res.proof, &b->res.proof_len);
 		if (b->res.err != 0) {
 			ft_log(FT_LOG_ERROR,
@@ -281,7 +293,7 @@ static void run_batch(ft_seq *s, struct sub **batch, size_t n)
 	uint64_t t0 = now_ns();
 	uint64_t before, after = 0;
 	ft_hash root;
-	size_t i, dups = 0;
+	size_t i, dups = 0, rejected = 0;
 	int err;
 
 	ft_store_head(s->o.store, &before, &root);
@@ -289,6 +301,7 @@ static void run_batch(ft_seq *s, struct sub **batch, size_t n)
 		memset(&s->items[i], 0, sizeof(s->items[i]));
 		s->items[i].data = batch[i]->entry;
 		s->items[i].len = batch[i]->len;
+		s->items[i].meta = batch[i]->meta;
 	}
 	err = ft_store_append(s->o.store, s->items, n, sign_checkpoint, s,
 			      &after);
@@ -301,16 +314,22 @@ static void run_batch(ft_seq *s, struct sub **batch, size_t n)
 	} else {
 		for (i = 0; i < n; i++) {
 			dups += s->items[i].dup != 0;
+			rejected += s->items[i].rejected != 0;
 		}
-		ft_metrics_batch(s->o.metrics, n - dups, dups,
+		for (i = 0; i < rejected; i++) {
+			ft_metrics_rejected(s->o.metrics);
+		}
+		ft_metrics_batch(s->o.metrics, n - dups - rejected, dups,
 				 (double)(now_ns() - t0) / 1e9);
 		ft_metrics_tree_size(s->o.metrics, after);
 		if (after != before) {
 			ft_metrics_checkpoint_now(s->o.metrics);
 		}
 		ft_log(FT_LOG_DEBUG,
-		       "batch committed: %zu new, %zu duplicates, size %llu",
-		       n - dups, dups, (unsigned long long)after);
+		       "batch committed: %zu new, %zu duplicates, %zu revoked, "
+		       "size %llu",
+		       n - dups - rejected, dups, rejected,
+		       (unsigned long long)after);
 	}
 	answer_batch(s, batch, n, err);
 	if (err == 0 && after != before) {
@@ -539,25 +558,30 @@ fail_items:
 }
 
 int ft_seq_submit(ft_seq *s, const uint8_t *entry, size_t len,
-		  ft_seq_done_fn done, void *ctx, void **handle)
+		  ft_store_meta *meta, ft_seq_done_fn done, void *ctx,
+		  void **handle)
 {
 	struct sub *b;
 	int err = 0;
 
 	*handle = NULL;
 	if (len == 0 || len > FT_ENTRY_MAX) {
+		free(meta);
 		return FT_EINVAL;
 	}
 	if (s->shutdown_called) {
+		free(meta);
 		return FT_ESHUTDOWN;
 	}
 	b = calloc(1, sizeof(*b));
 	if (b == NULL) {
+		free(meta);
 		return FT_ENOMEM;
 	}
+	b->meta = meta;
 	b->entry = malloc(len);
 	if (b->entry == NULL) {
-		free(b);
+		sub_free(b);
 		return FT_ENOMEM;
 	}
 	memcpy(b->entry, entry, len);

@@ -93,6 +93,17 @@ uint64_t ft_seq_idle_ms(ft_seq *s);
  */
 void ft_seq_shutdown(ft_seq *s, void (*done)(void *arg), void *arg);
 
+/*
+ * The tlog-proof of entry `index` against the snapshot state st (which has
+ * a checkpoint), read through r (between read_begin and read_end); tr is
+ * caller scratch for the store's hash reader. *out is malloc'd (caller
+ * frees). FT_ENOTFOUND if index >= st->size or st has no checkpoint.
+ * Used for POST /add answers and GET /bundle.
+ */
+int ft_seq_tlog_proof(ft_store_reader *r, const ft_store_state *st,
+		      ft_tile_reader *tr, uint64_t index, uint8_t **out,
+		      size_t *out_len);
+
 /* Join the thread and free everything (after shutdown's done ran). */
 void ft_seq_free(ft_seq *s);
 

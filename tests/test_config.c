@@ -107,7 +107,7 @@ START_TEST(test_defaults)
 	ck_assert_ptr_null(c.tiles_dir);
 	ck_assert_ptr_null(c.ready_file);
 	ck_assert_ptr_null(c.origin);
-	ck_assert_str_eq(c.validator, "test");
+	ck_assert_ptr_null(c.policy);
 	ck_assert_int_eq(c.log_level, FT_LOG_INFO);
 	ck_assert_uint_eq(c.batch_interval_ms, 500);
 	ck_assert_uint_eq(c.batch_max, 4096);
@@ -122,8 +122,9 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c.max_body_bytes, 65535);
 	ck_assert_uint_eq(c.map_size, UINT64_C(64) << 30);
 	ck_assert_uint_eq(c.health_max_age_ms, 10000);
+	expect_set(&c, "policy", "/etc/ftlog/policy.json", NULL);
 	ft_config_free(&c);
-	ck_assert_ptr_null(c.validator);
+	ck_assert_ptr_null(c.policy);
 	ft_config_free(&c); /* twice is harmless */
 }
 END_TEST
@@ -217,8 +218,9 @@ START_TEST(test_set_ranges)
 	ck_assert_int_eq(c.log_level, FT_LOG_ERROR);
 
 	expect_set(&c, "no-such", "1", "unknown setting \"no-such\"");
-	expect_set(&c, "validator", "strict",
-		   "validator: unknown validator \"strict\" (known: test)");
+	expect_set(&c, "validator", "test",
+		   "unknown setting \"validator\"");
+	expect_set(&c, "policy", "", "policy: empty value");
 	expect_set(&c, "data", "", "data: empty value");
 	expect_set(&c, "origin", "a b",
 		   "origin: not a valid log name (no spaces, '+' or control "
@@ -329,7 +331,7 @@ START_TEST(test_file_good)
 	ck_assert_int_eq(c.log_level, FT_LOG_WARN);
 	ck_assert_uint_eq(c.map_size, UINT64_C(1) << 30);
 	ck_assert_str_eq(c.origin, "log.example.com/fw"); /* no final \n */
-	ck_assert_str_eq(c.validator, "test");
+	ck_assert_ptr_null(c.policy);
 	ck_assert_uint_eq(c.queue_max, 65536); /* untouched default */
 
 	/* An empty file and a file of comments change nothing. */
