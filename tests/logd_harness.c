@@ -20,6 +20,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include <ftlog/common.h>
+#include <ftlog/event.h>
 #include <ftlog/merkle.h>
 #include <ftlog/note.h>
 #include <ftlog/tile.h>
@@ -452,7 +456,9 @@ int lh_init(lh_server *s, const char *origin)
 	reg_add(s);
 	if (path_join(s->data, sizeof s->data, s->dir, "data") != 0 ||
 	    path_join(s->tiles, sizeof s->tiles, s->dir, "tiles") != 0 ||
-	    path_join(s->log, sizeof s->log, s->dir, "ftlogd.log") != 0) {
+	    path_join(s->log, sizeof s->log, s->dir, "ftlogd.log") != 0 ||
+	    path_join(s->policy, sizeof s->policy, s->dir, "policy.json") !=
+		    0) {
 		return -1;
 	}
 	const char *args[] = {"init", "--data", s->data, "--origin", origin,
@@ -488,6 +494,13 @@ int lh_init(lh_server *s, const char *origin)
 			ft_strerror(prc));
 		goto done;
 	}
+	char *pol = lh_default_policy(NULL);
+	if (pol == NULL || lh_write_policy(s, pol) != 0) {
+		fprintf(stderr, "lh_init: cannot write %s\n", s->policy);
+		free(pol);
+		goto done;
+	}
+	free(pol);
 	rc = 0;
 done:
 	free(out);
@@ -508,10 +521,11 @@ int lh_start(lh_server *s, int tiles, const char *const *extra_args)
 	const char *fixed_t[] = {"serve",	 "--data",
 				 s->data,	 "--listen",
 				 "127.0.0.1:0",	 "--ready-file",
-				 ready,		 "--tiles-dir",
+				 ready,		 "--policy",
+				 s->policy,	 "--tiles-dir",
 				 s->tiles,	 NULL};
 	if (!tiles) {
-		fixed_t[7] = NULL;
+		fixed_t[9] = NULL;
 	}
 	if (build_argv(argv, fixed_t, extra_args) != 0) {
 		return -1;
@@ -1421,4 +1435,355 @@ int lh_checkpoint(const lh_server *s, uint64_t *size, uint8_t root[32],
 		lh_resp_free(&r);
 	}
 	return rc;
+}
+
+/* ---- Keys, policies and signed events. -------------------------------- */
+
+static pthread_once_t test_key_once = PTHREAD_ONCE_INIT;
+static ft_skey test_key;
+static char test_vkey_str[FT_KEY_STR_MAX + 1];
+
+static void make_test_key(void)
+{
+	ft_vkey vk;
+	size_t len = 0;
+
+	if (ft_init() != 0 || lh_key("ftlog-test", 0x42, &test_key) != 0) {
+		fprintf(stderr, "lh: cannot make the test key\n");
+		abort();
+	}
+	ft_skey_public(&test_key, &vk);
+	if (ft_vkey_format(&vk, test_vkey_str, sizeof test_vkey_str, &len) !=
+	    0) {
+		fprintf(stderr, "lh: cannot format the test key\n");
+		abort();
+	}
+}
+
+const ft_skey *lh_test_key(void)
+{
+	(void)pthread_once(&test_key_once, make_test_key);
+	return &test_key;
+}
+
+const char *lh_test_vkey(void)
+{
+	(void)pthread_once(&test_key_once, make_test_key);
+	return test_vkey_str;
+}
+
+int lh_key(const char *name, uint8_t seed_byte, ft_skey *out)
+{
+	uint8_t seed[32];
+
+	if (ft_init() != 0) {
+		return -1;
+	}
+	memset(seed, seed_byte, sizeof seed);
+	return ft_key_from_seed(name, strlen(name), FT_KEY_ED25519, seed,
+				out) == 0
+		       ? 0
+		       : -1;
+}
+
+char *lh_default_policy(const char *extra)
+{
+	int has = extra != NULL && *extra != 0;
+	const char *fmt = "{\"ftlog_policy\":1,%s%s\"keys\":[{\"key\":\"%s\","
+			  "\"kinds\":[\"build\",\"release\","
+			  "\"distribution\",\"revocation\"],"
+			  "\"products\":[\"*\"]}]}\n";
+	const char *x = has ? extra : "", *comma = has ? "," : "";
+	int n = snprintf(NULL, 0, fmt, x, comma, lh_test_vkey());
+	char *b = n > 0 ? malloc((size_t)n + 1) : NULL;
+
+	if (b != NULL) {
+		(void)snprintf(b, (size_t)n + 1, fmt, x, comma,
+			       lh_test_vkey());
+	}
+	return b;
+}
+
+int lh_write_policy(lh_server *s, const char *text)
+{
+	char tmp[600];
+	int n = snprintf(tmp, sizeof tmp, "%s.tmp", s->policy);
+
+	if (s->policy[0] == 0 || n < 0 || (size_t)n >= sizeof tmp) {
+		return -1;
+	}
+	if (tu_write_file(tmp, text, strlen(text)) != 0) {
+		(void)unlink(tmp);
+		return -1;
+	}
+	if (rename(tmp, s->policy) != 0) {
+		(void)unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/* Length of standard padded base64 of n bytes. */
+static size_t b64_len(size_t n)
+{
+	return (n + 2) / 3 * 4;
+}
+
+/* The statement of event n with `pad` pad bytes; malloc'd. 0 or -1. */
+static int event_statement(uint64_t n, size_t pad, char **out, size_t *len)
+{
+	char name[40], img[64], reason[256];
+	ft_event_subject sub;
+	static const char pre[] =
+		"{\"buildDefinition\":{\"buildType\":"
+		"\"https://ftlog.dev/test-build/v1\",\"externalParameters\":"
+		"{\"n\":";
+	static const char post[] =
+		"\"}},\"runDetails\":{\"builder\":{\"id\":"
+		"\"https://ftlog.dev/test-builder\"}}}";
+
+	*out = NULL;
+	snprintf(name, sizeof name, "image-%" PRIu64, n);
+	int il = snprintf(img, sizeof img, "ftlog test image %" PRIu64, n);
+	memset(&sub, 0, sizeof sub);
+	sub.name = name;
+	crypto_hash_sha256(sub.sha256, (const unsigned char *)img,
+			   (unsigned long long)il);
+	size_t cap = sizeof pre + sizeof post + 40 + pad;
+	char *pred = malloc(cap);
+	if (pred == NULL) {
+		return -1;
+	}
+	int k = snprintf(pred, cap, "%s%" PRIu64 ",\"pad\":\"", pre, n);
+	memset(pred + k, 'x', pad);
+	memcpy(pred + (size_t)k + pad, post, sizeof post);
+	size_t plen = (size_t)k + pad + sizeof post - 1;
+	int rc = ft_event_statement(FT_EVENT_BUILD, &sub, 1, pred, plen, out,
+				    len, reason, sizeof reason);
+	free(pred);
+	if (rc != 0) {
+		fprintf(stderr, "lh: ft_event_statement: %s: %s\n",
+			ft_errname(rc), reason);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* The envelope of a statement signed by key; malloc'd. 0 or -1. */
+static int event_sign(const ft_skey *key, const char *stmt, size_t slen,
+		      char **out, size_t *len)
+{
+	char *env = NULL;
+	size_t elen = 0;
+	int rc = ft_event_sign((const uint8_t *)stmt, slen, key, 1, &env,
+			       &elen);
+
+	*out = NULL;
+	if (rc != 0) {
+		fprintf(stderr, "lh: ft_event_sign (%zu byte statement): %s\n",
+			slen, ft_errname(rc));
+		return -1;
+	}
+	/* A NUL-terminated copy, so callers may print it. */
+	*out = malloc(elen + 1);
+	if (*out != NULL) {
+		memcpy(*out, env, elen);
+		(*out)[elen] = 0;
+		*len = elen;
+	}
+	free(env);
+	return *out != NULL ? 0 : -1;
+}
+
+/* Bytes of the envelope around its base64 payload, as ft_event_sign
+ * writes it (checked against each envelope made). */
+static size_t envelope_overhead(const ft_skey *key)
+{
+	char keyid[FT_EVENT_KEYID_MAX + 1];
+	ft_vkey vk;
+
+	ft_skey_public(key, &vk);
+	if (ft_event_keyid(&vk, keyid, sizeof keyid) != 0) {
+		return 0;
+	}
+	return strlen("{\"payloadType\":\"" FT_DSSE_PAYLOAD_TYPE
+		      "\",\"payload\":\"") +
+	       strlen("\",\"signatures\":[{\"keyid\":\"") + strlen(keyid) +
+	       strlen("\",\"sig\":\"") + b64_len(64) + strlen("\"}]}");
+}
+
+/*
+ * Sign event n with the pad chosen by `pick` from (p0, ov): the statement
+ * length with an empty pad and the envelope overhead. The envelope's
+ * length must be want (or, when want is 0, whatever pick aims at, checked
+ * by the caller). A mismatch of the predicted length (an envelope format
+ * other than expected) corrects ov and tries again.
+ */
+typedef int (*pad_pick)(size_t p0, size_t ov, size_t arg, size_t *pad,
+			size_t *expect);
+
+static int event_build(const ft_skey *key, uint64_t n, pad_pick pick,
+		       size_t arg, char **out, size_t *len)
+{
+	char *stmt = NULL, *env = NULL;
+	size_t p0 = 0, slen = 0, elen = 0, pad = 0, expect = 0;
+	size_t ov = envelope_overhead(key);
+
+	char *stmt0 = NULL;
+
+	*out = NULL;
+	if (ov == 0 || event_statement(n, 0, &stmt0, &p0) != 0) {
+		return -1;
+	}
+	for (int tries = 0; tries < 3; tries++) {
+		if (pick(p0, ov, arg, &pad, &expect) != 0) {
+			free(stmt0);
+			return -1;
+		}
+		if (pad == 0 && stmt0 != NULL) {
+			stmt = stmt0; /* no need to build it again */
+			stmt0 = NULL;
+			slen = p0;
+		} else if (event_statement(n, pad, &stmt, &slen) != 0) {
+			free(stmt0);
+			return -1;
+		}
+		if (slen != p0 + pad) {
+			fprintf(stderr, "lh: statement length %zu, want %zu\n",
+				slen, p0 + pad);
+			free(stmt);
+			free(stmt0);
+			return -1;
+		}
+		int rc = event_sign(key, stmt, slen, &env, &elen);
+		free(stmt);
+		if (rc != 0) {
+			free(stmt0);
+			return -1;
+		}
+		if (elen == expect) {
+			free(stmt0);
+			*out = env;
+			*len = elen;
+			return 0;
+		}
+		/* Learn the real overhead and try again. */
+		ov = elen - b64_len(slen);
+		free(env);
+		env = NULL;
+	}
+	free(stmt0);
+	fprintf(stderr, "lh: cannot predict the envelope length\n");
+	return -1;
+}
+
+/* The smallest pad that makes the envelope at least arg bytes. */
+static int pick_min(size_t p0, size_t ov, size_t arg, size_t *pad,
+		    size_t *expect)
+{
+	size_t k = 0;
+
+	if (ov + b64_len(p0) < arg) {
+		size_t need = arg - ov; /* base64 bytes */
+		size_t p = need / 4 * 3;
+		k = p > p0 + 3 ? p - p0 - 3 : 0;
+		while (ov + b64_len(p0 + k) < arg) {
+			k++;
+		}
+	}
+	*pad = k;
+	*expect = ov + b64_len(p0 + k);
+	return *expect <= FT_EVENT_MAX_BYTES ? 0 : -1;
+}
+
+/* The largest pad that keeps the envelope at most arg bytes. */
+static int pick_max(size_t p0, size_t ov, size_t arg, size_t *pad,
+		    size_t *expect)
+{
+	if (ov + b64_len(p0) > arg) {
+		return -1;
+	}
+	size_t k = (arg - ov) / 4 * 3 - p0 + 3;
+	while (k > 0 && ov + b64_len(p0 + k) > arg) {
+		k--;
+	}
+	*pad = k;
+	*expect = ov + b64_len(p0 + k);
+	return 0;
+}
+
+int lh_event_key(const ft_skey *key, uint64_t n, size_t min_len,
+		 uint8_t **out, size_t *len)
+{
+	char *env = NULL;
+	size_t elen = 0;
+
+	*out = NULL;
+	*len = 0;
+	if (event_build(key, n, pick_min, min_len, &env, &elen) != 0) {
+		return -1;
+	}
+	if (elen < min_len) {
+		free(env);
+		return -1;
+	}
+	*out = (uint8_t *)env;
+	*len = elen;
+	return 0;
+}
+
+int lh_event(uint64_t n, size_t min_len, uint8_t **out, size_t *len)
+{
+	return lh_event_key(lh_test_key(), n, min_len, out, len);
+}
+
+int lh_event_exact(uint64_t n, size_t len, uint8_t **out)
+{
+	char *env = NULL;
+	size_t elen = 0;
+
+	*out = NULL;
+	if (len > LH_BODY_MAX) {
+		return -1;
+	}
+	/* Exactly, by the pad alone. */
+	if (len <= FT_EVENT_MAX_BYTES &&
+	    event_build(lh_test_key(), n, pick_min, len, &env, &elen) == 0 &&
+	    elen == len) {
+		*out = (uint8_t *)env;
+		return 0;
+	}
+	free(env);
+	env = NULL;
+	/* Else the largest envelope that leaves room for ,"x":"" (7 bytes),
+	 * and the rest in "x". */
+	if (len < 8) {
+		return -1;
+	}
+	size_t room = len - 7;
+	if (room > FT_EVENT_MAX_BYTES) {
+		room = FT_EVENT_MAX_BYTES;
+	}
+	if (event_build(lh_test_key(), n, pick_max, room, &env, &elen) != 0) {
+		return -1;
+	}
+	if (elen + 7 > len || env[elen - 1] != '}') {
+		free(env);
+		return -1;
+	}
+	size_t m = len - 7 - elen;
+	uint8_t *b = malloc(len + 1);
+	if (b == NULL) {
+		free(env);
+		return -1;
+	}
+	memcpy(b, env, elen - 1);
+	memcpy(b + elen - 1, ",\"x\":\"", 6);
+	memset(b + elen + 5, 'x', m);
+	memcpy(b + elen + 5 + m, "\"}", 2);
+	b[len] = 0;
+	free(env);
+	*out = b;
+	return 0;
 }

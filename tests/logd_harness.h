@@ -6,6 +6,13 @@
  *
  * The ftlogd binary is $FTLOG_BUILDDIR/logd/ftlogd.
  *
+ * ftlogd only logs firmware events: DSSE envelopes carrying an in-toto
+ * statement, admitted by a submission policy (logd/policy.h,
+ * docs/policy.md). Every server started here gets `--policy s->policy`;
+ * lh_init writes the default policy there, which lets the test key
+ * (lh_test_key) sign every kind of event for every product. lh_event and
+ * lh_event_exact make signed build events to submit.
+ *
  * Nothing here calls Check's assertions: every function returns an error,
  * so the client functions may be used from several threads at once (one
  * lh_conn per thread). Spawning and stopping the server (lh_init,
@@ -33,6 +40,9 @@ typedef struct lh_server {
 	char data[512];   /* dir/data */
 	char tiles[512];  /* dir/tiles (used only with lh_start(..., tiles=1)) */
 	char log[512];    /* dir/ftlogd.log: the server's stderr, appended */
+	char policy[512]; /* dir/policy.json: the submission policy, written
+			   * by lh_init (lh_default_policy), passed by
+			   * lh_start as --policy */
 	char origin[256];
 	char vkey_str[512];
 	ft_vkey vkey;     /* parsed verifier key of the log */
@@ -55,13 +65,15 @@ const char *lh_ftlogd_path(void);
 
 /*
  * Make a temp dir and run "ftlogd init --data DIR/data --origin ORIGIN",
- * capturing the printed verifier key. 0 or -1.
+ * capturing the printed verifier key, then write the default policy
+ * (lh_default_policy(NULL)) to s->policy. 0 or -1.
  */
 int lh_init(lh_server *s, const char *origin);
 
 /*
- * Start "ftlogd serve --data ... --listen 127.0.0.1:0 --ready-file ..."
- * plus --tiles-dir DIR/tiles when tiles != 0, plus extra_args (NULL-
+ * Start "ftlogd serve --data ... --listen 127.0.0.1:0 --ready-file ...
+ * --policy s->policy" plus --tiles-dir DIR/tiles when tiles != 0, plus
+ * extra_args (NULL-
  * terminated, may be NULL), stderr appended to s->log. Waits (up to 20 s)
  * for the ready file and sets s->port. 0 or -1.
  */
@@ -94,6 +106,78 @@ int lh_log_clean(const lh_server *s);
 
 /* 1 if the server process is still running (not exited on its own). */
 int lh_alive(lh_server *s);
+
+/* ---- Keys, policies and signed events. */
+
+/*
+ * The test signer: a deterministic Ed25519 key named "ftlog-test"
+ * (ft_key_from_seed, seed 32 bytes of 0x42), the key every default policy
+ * authorizes. Made on first use (thread-safe); never NULL (the process
+ * aborts if the key cannot be made).
+ */
+const ft_skey *lh_test_key(void);
+
+/* The verifier key string of lh_test_key() (static, NUL-terminated). */
+const char *lh_test_vkey(void);
+
+/*
+ * Another deterministic Ed25519 key: name, seed 32 bytes of seed_byte
+ * (0x42 with "ftlog-test" is lh_test_key). For keys a policy does not
+ * know, or for policies with several keys. 0 or -1.
+ */
+int lh_key(const char *name, uint8_t seed_byte, ft_skey *out);
+
+/*
+ * The default policy text, malloc'd, NUL-terminated (caller frees):
+ *   {"ftlog_policy":1,<extra,>"keys":[{"key":"<lh_test_vkey()>",
+ *    "kinds":["build","release","distribution","revocation"],
+ *    "products":["*"]}]}
+ * extra (may be NULL or "") is inserted as further top-level members,
+ * e.g. "\"max_entry_bytes\":1000". NULL if out of memory.
+ */
+char *lh_default_policy(const char *extra);
+
+/*
+ * Write `text` to s->policy atomically (a temporary file in the same
+ * directory, then rename). Call before lh_start, or while the server runs
+ * and then send it SIGHUP to reload. 0 or -1.
+ */
+int lh_write_policy(lh_server *s, const char *text);
+
+/*
+ * A signed build event (predicateType FT_PRED_BUILD): one subject
+ * {"name":"image-<n>","digest":{"sha256":hex(SHA-256("ftlog test image
+ * <n>"))}}, and the SLSA v1 predicate
+ *   {"buildDefinition":{"buildType":"https://ftlog.dev/test-build/v1",
+ *    "externalParameters":{"n":<n>,"pad":"xxx..."}},
+ *    "runDetails":{"builder":{"id":"https://ftlog.dev/test-builder"}}}
+ * signed by lh_test_key() (one DSSE signature, keyid ft_event_keyid).
+ * Deterministic: the same (n, min_len) always gives the same bytes, and
+ * different n give different events (n < 2^53). The envelope is at least
+ * min_len bytes (the pad grows) and at most min_len + 3 bytes when min_len
+ * is above the size with an empty pad (about 730 bytes), else exactly that
+ * size. At most FT_EVENT_MAX_BYTES (65535). *out is malloc'd (caller
+ * frees), NUL-terminated (not counted in *len). 0, or -1 (min_len too
+ * large, out of memory, libftevent failure: the reason is printed).
+ * Thread-safe; signing takes about 20 us.
+ */
+int lh_event(uint64_t n, size_t min_len, uint8_t **out, size_t *len);
+
+/* As lh_event, signed by `key` instead (a key the policy may not know). */
+int lh_event_key(const ft_skey *key, uint64_t n, size_t min_len,
+		 uint8_t **out, size_t *len);
+
+/*
+ * An event of exactly `len` bytes: the envelope of lh_event(n, ...) with
+ * the pad tuned so that the envelope is len bytes; where base64 steps of 4
+ * do not allow it, or len is over FT_EVENT_MAX_BYTES, the envelope's JSON
+ * gets one further member "x":"xxx..." before its closing brace (DSSE
+ * consumers ignore unknown envelope fields; it is not signed). So any len
+ * from about 745 bytes up to 64 MiB is possible; an event over 65535 bytes
+ * is valid but for its size (for size limits). *out malloc'd, NUL-
+ * terminated. 0, or -1 if len is too small or out of memory.
+ */
+int lh_event_exact(uint64_t n, size_t len, uint8_t **out);
 
 /* ---- A small blocking HTTP/1.1 client. */
 

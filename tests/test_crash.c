@@ -245,22 +245,20 @@ static void *submitter(void *arg)
 		return NULL; /* killed before we connected */
 	}
 	for (unsigned k = 0; !*cl->stop; k++) {
-		uint8_t *e = malloc(512);
-		if (e == NULL) {
-			break;
-		}
 		x ^= x << 13;
 		x ^= x >> 7;
 		x ^= x << 17;
-		int n = snprintf((char *)e, 512,
-				 "crash round %u client %u entry %u nonce "
-				 "%016" PRIx64 "\n",
-				 cl->rec->round, cl->id, k, x);
-		size_t pad = (size_t)(x % 200);
-		for (size_t j = 0; j < pad; j++) {
-			e[(size_t)n + j] = (uint8_t)(x >> (j % 56));
+		/* A signed event unique to (round, client, k), of a random
+		 * size between about 730 and 2000 bytes. */
+		uint64_t num = ((uint64_t)cl->rec->round << 36) |
+			       ((uint64_t)cl->id << 28) | (k & 0xfffffff);
+		uint8_t *e = NULL;
+		size_t len = 0;
+		if (lh_event(num, (size_t)(x % 2000), &e, &len) != 0) {
+			rec_fail(cl->rec, "client %u: cannot make event %u",
+				 cl->id, k);
+			break;
 		}
-		size_t len = (size_t)n + pad;
 		lh_resp r;
 		uint64_t idx = 0, size = 0;
 		ft_hash root;
@@ -819,13 +817,17 @@ static void crash_rounds(int tiles, unsigned k)
 		uint64_t idx, size;
 		ft_hash root;
 		lh_resp r;
-		static const char last[] = "the entry after the last crash";
-		ck_assert_int_eq(lh_add(s.port, last, strlen(last), &idx, &r), 0);
+		uint8_t *last = NULL;
+		size_t lastlen = 0;
+		ck_assert_int_eq(lh_event(UINT64_C(1) << 50, 0, &last, &lastlen),
+				 0);
+		ck_assert_int_eq(lh_add(s.port, last, lastlen, &idx, &r), 0);
 		ck_assert_int_eq(lh_check_tlog_proof(&s, r.body, r.body_len,
-						     last, strlen(last), &idx,
-						     &size, root.b, NULL, NULL),
+						     last, lastlen, &idx, &size,
+						     root.b, NULL, NULL),
 				 0);
 		lh_resp_free(&r);
+		free(last);
 		uint64_t seen = export_size;
 		for (int i = 0; i < 200; i++) {
 			(void)check_export(&s, &seen, NULL, "after the last add");

@@ -3,7 +3,8 @@
  * refuses submissions with 503 + Retry-After and a logged reason, stores
  * nothing of the failed batches, keeps serving reads, and takes entries
  * again once it has room (restarted with a larger map), with every
- * acknowledged entry still at its index.
+ * acknowledged entry still at its index. The entries are signed events
+ * of 16000 bytes (lh_event_exact), made before the server starts.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,14 +20,16 @@
 #define ENTRY_LEN 16000
 #define MAX_ADDS 400
 
+/* Entry i: a signed event of exactly ENTRY_LEN bytes (big, to fill the
+ * 2 MiB map quickly). */
 static void make_entry(uint8_t *buf, unsigned i)
 {
-	unsigned j;
+	uint8_t *e = NULL;
 
-	for (j = 0; j < ENTRY_LEN; j++) {
-		buf[j] = (uint8_t)(i * 131u + j * 7u + (j >> 8));
-	}
-	(void)snprintf((char *)buf, 32, "full-test entry %u ", i);
+	ck_assert_msg(lh_event_exact(i, ENTRY_LEN, &e) == 0,
+		      "cannot make event %u", i);
+	memcpy(buf, e, ENTRY_LEN);
+	free(e);
 }
 
 /* The entry with this content is in the log at `index` (size `size`). */
@@ -69,13 +72,15 @@ START_TEST(test_map_full)
 	size_t log_len;
 
 	ck_assert_ptr_nonnull(entries);
+	for (i = 0; i < MAX_ADDS; i++) {
+		make_entry(entries + (size_t)i * ENTRY_LEN, i);
+	}
 	ck_assert_int_eq(lh_init(&s, "full.example/log"), 0);
 	ck_assert_int_eq(lh_start(&s, 0, small), 0);
 
 	for (i = 0; i < MAX_ADDS && !full; i++) {
 		uint8_t *e = entries + (size_t)i * ENTRY_LEN;
 
-		make_entry(e, i);
 		ck_assert_int_eq(lh_http(s.port, "POST", "/add", e, ENTRY_LEN,
 					 &r),
 				 0);

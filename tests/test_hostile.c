@@ -6,7 +6,8 @@
  * the test's own process; the harness kills it if the test fails) with
  * small limits:
  *   header 500 ms, request 1 s, idle 2 s, write 2 s, 64 connections,
- *   batches every 50 ms, the test validator.
+ *   batches every 50 ms, the harness's default policy (valid adds are
+ *   signed events from lh_event).
  * After every hostile case the test checks that GET /checkpoint still
  * verifies and that the tree grew by exactly the valid adds it made.
  * The teardown stops the server with SIGTERM and demands exit status 0.
@@ -45,7 +46,6 @@
 #define SLACK 1.0
 
 static const char *const k_args[] = {
-	"--validator", "test",
 	"--batch-interval", "50ms",
 	"--header-timeout", "500ms",
 	"--request-timeout", "1s",
@@ -348,34 +348,62 @@ static void raw_exchange(const char *req, size_t len, double timeout_s,
 	close(fd);
 }
 
+/* The event number of entry i with this tag. */
+static uint64_t event_number(const char *tag, unsigned i)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = tag; *p; p++) {
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	}
+	return ((uint64_t)(h & 0xffff) << 32) | i;
+}
+
+/* Signed event i with this tag: exactly `size` bytes if size > 1000,
+ * else the smallest (about 730 bytes). malloc'd. */
+static uint8_t *make_event(const char *tag, unsigned i, size_t size,
+			   size_t *len)
+{
+	uint8_t *e = NULL;
+
+	if (size > 1000) {
+		ck_assert_msg(lh_event_exact(event_number(tag, i), size, &e) ==
+				      0,
+			      "cannot make a %zu-byte event", size);
+		*len = size;
+	} else {
+		ck_assert_msg(lh_event(event_number(tag, i), 0, &e, len) == 0,
+			      "cannot make an event");
+	}
+	return e;
+}
+
 /*
- * Append n distinct entries of `size` bytes whose text starts with tag,
- * all in flight at once (up to 32 connections), and check each answer.
- * Returns the smallest index assigned.
+ * Append n distinct signed events (make_event(tag, i, size)), all in
+ * flight at once (up to 32 connections), and check each answer. Returns
+ * the smallest index assigned.
  */
 static uint64_t add_many(const char *tag, unsigned n, size_t size)
 {
 	lh_conn c[32];
 	uint64_t lo = UINT64_MAX;
-	uint8_t *entry = malloc(size);
 
-	ck_assert(entry != NULL && size >= 24 && n <= 32);
+	ck_assert(n <= 32);
 	for (unsigned i = 0; i < n; i++) {
 		ck_assert_msg(lh_conn_open(&c[i], g_srv.port) == 0,
 			      "add: connect");
 	}
 	for (unsigned i = 0; i < n; i++) {
 		char head[256];
-		memset(entry, 'a' + (int)(i % 26), size);
-		int k = snprintf((char *)entry, size, "%s-%u-", tag, i);
-		ck_assert(k > 0 && (size_t)k < size);
-		entry[k] = '.';
+		size_t elen = 0;
+		uint8_t *entry = make_event(tag, i, size, &elen);
 		int hl = snprintf(head, sizeof head,
 				  "POST /add HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-				  "Content-Length: %zu\r\n\r\n", size);
+				  "Content-Length: %zu\r\n\r\n", elen);
 		ck_assert(hl > 0 && (size_t)hl < sizeof head);
 		ck_assert(lh_conn_send(&c[i], head, (size_t)hl) == 0);
-		ck_assert(lh_conn_send(&c[i], entry, size) == 0);
+		ck_assert(lh_conn_send(&c[i], entry, elen) == 0);
+		free(entry);
 	}
 	for (unsigned i = 0; i < n; i++) {
 		lh_resp r;
@@ -394,7 +422,6 @@ static uint64_t add_many(const char *tag, unsigned n, size_t size)
 		lh_resp_free(&r);
 		lh_conn_close(&c[i]);
 	}
-	free(entry);
 	return lo;
 }
 
@@ -444,11 +471,13 @@ START_TEST(truncated_requests)
 
 	/* A POST whose body stops halfway, then EOF: nothing is stored,
 	 * although the part sent would be a valid entry on its own. */
-	static const char part[] = "truncated-body-entry-0123456789";
-	char req[256];
+	size_t partlen = 0;
+	uint8_t *partev = make_event("truncated", 0, 0, &partlen);
+	const char *part = (const char *)partev;
+	char req[4096];
 	snprintf(req, sizeof req,
 		 "POST /add HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n%s",
-		 2 * strlen(part), part);
+		 2 * partlen, part);
 	fd = tcp_connect();
 	ck_assert(send_str(fd, req) == 0);
 	ck_assert(shutdown(fd, SHUT_WR) == 0);
@@ -473,22 +502,26 @@ START_TEST(truncated_requests)
 	/* A complete valid add whose client vanishes before the answer: it
 	 * may or may not be logged, but if the tree grew it is by this one
 	 * entry. */
-	static const char gone[] = "client-gone-before-answer";
+	size_t gonelen = 0;
+	uint8_t *goneev = make_event("truncated", 1, 0, &gonelen);
+	const char *gone = (const char *)goneev;
 	snprintf(req, sizeof req,
 		 "POST /add HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n%s",
-		 strlen(gone), gone);
+		 gonelen, gone);
 	fd = tcp_connect();
 	ck_assert(send_str(fd, req) == 0);
 	close(fd);
 
 	tu_sleep_ms(4 * BATCH_MS + 200);
-	ck_assert_msg(!entry_logged(part, strlen(part), tree_size()),
+	ck_assert_msg(!entry_logged(part, partlen, tree_size()),
 		      "a truncated body was logged");
 	uint64_t size = tree_size();
 	if (size == size0 + 1) {
-		ck_assert_msg(entry_logged(gone, strlen(gone), size),
+		ck_assert_msg(entry_logged(gone, gonelen, size),
 			      "the tree grew by an entry nobody sent whole");
 	}
+	free(partev);
+	free(goneev);
 	check_healthy(size == size0 + 1 ? size0 + 1 : size0);
 }
 END_TEST
@@ -685,9 +718,10 @@ START_TEST(malformed_requests)
 		expect_error_and_close(&d, cases[i].status, what);
 	}
 
-	/* An empty entry and one rejected by the validator: 400, but the
-	 * request itself was well-formed, so the connection stays usable.
-	 * Wrong method on a known path: 405 with Allow. */
+	/* An empty entry, one that is not JSON (400) and an event signed
+	 * by a key the policy does not know (403): refused, but the request
+	 * itself was well-formed, so the connection stays usable. Wrong
+	 * method on a known path: 405 with Allow. */
 	lh_conn c;
 	lh_resp r;
 	ck_assert(lh_conn_open(&c, g_srv.port) == 0);
@@ -696,12 +730,30 @@ START_TEST(malformed_requests)
 	lh_resp_free(&r);
 	ck_assert(lh_conn_request(&c, "POST", "/add", "reject:this", 11, &r)
 		  == 0);
-	ck_assert_msg(r.status == 400, "reject: status %d", r.status);
+	ck_assert_msg(r.status == 400, "not JSON: status %d", r.status);
 	ck_assert_msg(r.body_len > 0 && r.body[r.body_len - 1] == '\n' &&
 		      memchr(r.body, '\n', r.body_len) ==
 		      r.body + r.body_len - 1,
 		      "error body is not one line");
+	ck_assert_msg(strncmp((const char *)r.body, "json:", 5) == 0,
+		      "not JSON: %s", (const char *)r.body);
 	lh_resp_free(&r);
+	ft_skey stranger;
+	uint8_t *ev = NULL;
+	size_t evlen = 0;
+	ck_assert(lh_key("ftlog-stranger", 0x17, &stranger) == 0);
+	ck_assert(lh_event_key(&stranger, 1, 0, &ev, &evlen) == 0);
+	ft_skey_wipe(&stranger);
+	ck_assert(lh_conn_request(&c, "POST", "/add", ev, evlen, &r) == 0);
+	ck_assert_msg(r.status == 403, "unknown key: status %d", r.status);
+	ck_assert_msg(r.body_len > 0 && r.body[r.body_len - 1] == '\n' &&
+		      memchr(r.body, '\n', r.body_len) ==
+		      r.body + r.body_len - 1,
+		      "error body is not one line");
+	ck_assert_msg(strncmp((const char *)r.body, "unknown-key:", 12) == 0,
+		      "unknown key: %s", (const char *)r.body);
+	lh_resp_free(&r);
+	free(ev);
 	ck_assert(lh_conn_request(&c, "DELETE", "/checkpoint", NULL, 0, &r)
 		  == 0);
 	char allow[64];
@@ -784,11 +836,13 @@ START_TEST(slowloris)
 
 	/* The head at once, the body dribbling: cut at the request timeout,
 	 * and nothing stored. */
-	static const char body[] = "slow-body-entry-slow-body-entry-";
+	size_t blen = 0;
+	uint8_t *bodyev = make_event("slow", 0, 0, &blen);
+	const char *body = (const char *)bodyev;
 	char h2[128];
 	int hl = snprintf(h2, sizeof h2, "POST /add HTTP/1.1\r\nHost: x\r\n"
-			  "Content-Length: %zu\r\n\r\n", strlen(body));
-	slow_send(h2, (size_t)hl, body, strlen(body), 6.0, &d);
+			  "Content-Length: %zu\r\n\r\n", blen);
+	slow_send(h2, (size_t)hl, body, blen, 6.0, &d);
 	expect_error_and_close(&d, 408, "slow body");
 	ck_assert_msg(d.elapsed <= REQUEST_TIMEOUT + SLACK,
 		      "slow body cut after %.2f s (request timeout %.1f s)",
@@ -822,8 +876,9 @@ START_TEST(slowloris)
 	ck_assert_msg(d.len == 0, "idle close with an answer: %.60s", d.buf);
 
 	tu_sleep_ms(4 * BATCH_MS);
-	ck_assert_msg(!entry_logged(body, strlen(body), tree_size()),
+	ck_assert_msg(!entry_logged(body, blen, tree_size()),
 		      "the slow body was logged");
+	free(bodyev);
 	check_healthy(size0);
 }
 END_TEST
@@ -1130,31 +1185,50 @@ START_TEST(pipelining)
 	ck_assert_int_eq(r.status, 200);
 	lh_resp_free(&r);
 
-	/* Ten adds pipelined in one write: answered in order, each with the
-	 * next index. */
+	/* Ten adds pipelined in one write: answered in order (each answer's
+	 * tlog-proof carries the entry of its own request), and logged at
+	 * the next ten indexes. Which of them gets which index is not
+	 * fixed: their signatures are checked on worker threads, in
+	 * parallel, and they reach the sequencer in the order the checks
+	 * end. */
 	len = 0;
+	free(buf);
+	cap = (size_t)ADDS * 2048;
+	buf = malloc(cap);
+	ck_assert(buf != NULL);
+	uint8_t *ev[ADDS];
+	size_t evl[ADDS];
 	for (int i = 0; i < ADDS; i++) {
-		char e[32];
-		int el = snprintf(e, sizeof e, "pipelined-add-%02d", i);
+		ev[i] = make_event("pipelined-add", (unsigned)i, 0, &evl[i]);
 		int n = snprintf(buf + len, cap - len,
 				 "POST /add HTTP/1.1\r\nHost: x\r\n"
-				 "Content-Length: %d\r\n\r\n%s", el, e);
+				 "Content-Length: %zu\r\n\r\n%s", evl[i],
+				 (const char *)ev[i]);
 		ck_assert(n > 0 && (size_t)n < cap - len);
 		len += (size_t)n;
 	}
 	ck_assert(lh_conn_send(&c, buf, len) == 0);
+	int seen[ADDS] = { 0 };
 	for (int i = 0; i < ADDS; i++) {
-		uint64_t idx;
+		uint64_t idx = 0;
 		ck_assert_msg(lh_conn_read_response(&c, &r, 10000) == 0,
 			      "pipelined add %d: no answer", i);
 		ck_assert_msg(r.status == 200, "pipelined add %d: %d", i,
 			      r.status);
-		const char *p = strstr((const char *)r.body, "\nindex ");
-		ck_assert(p != NULL && sscanf(p, "\nindex %" SCNu64, &idx) == 1);
-		ck_assert_msg(idx == size + (uint64_t)i,
-			      "pipelined add %d got index %" PRIu64 ", want %"
-			      PRIu64, i, idx, size + (uint64_t)i);
+		int rc = lh_check_tlog_proof(&g_srv, r.body, r.body_len, ev[i],
+					     evl[i], &idx, NULL, NULL, NULL,
+					     NULL);
+		ck_assert_msg(rc == 0, "pipelined add %d: the answer is not "
+			      "the tlog-proof of its entry: %s", i,
+			      ft_errname(rc));
+		ck_assert_msg(idx >= size && idx < size + ADDS &&
+			      !seen[idx - size],
+			      "pipelined add %d got index %" PRIu64 ", want "
+			      "a new one in [%" PRIu64 ", %" PRIu64 ")", i,
+			      idx, size, size + ADDS);
+		seen[idx - size] = 1;
 		lh_resp_free(&r);
+		free(ev[i]);
 	}
 	lh_conn_close(&c);
 	free(buf);

@@ -47,8 +47,7 @@
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Server options of most tests: short batches so that appends are quick. */
-static const char *const fast_args[] = {"--batch-interval", "10ms",
-					"--validator", "test", NULL};
+static const char *const fast_args[] = {"--batch-interval", "10ms", NULL};
 
 /* ---- The model: what we submitted, by index, and the tree over it. ---- */
 
@@ -199,30 +198,44 @@ static void model_root(struct model *m, uint64_t size, ft_hash *root)
 
 /* ---- Entries. ---------------------------------------------------------- */
 
-/* Entry `i` of a test run: text, some binary bytes (NUL included), and
- * every 37th one long enough to need both bytes of the length prefix. */
-static size_t entry_bytes(const char *tag, unsigned i, uint8_t *out,
-			  size_t cap)
+/* The event number of entry i of a test run with this tag. */
+static uint64_t event_number(const char *tag, unsigned i)
 {
-	int n = snprintf((char *)out, cap, "ftlog test entry %s %u\n", tag, i);
-	size_t extra = i % 37 == 0 ? 300 + i % 500 : i % 23;
+	uint32_t h = 2166136261u;
 
-	if (n <= 0 || (size_t)n + extra > cap) {
-		return 0;
+	for (const char *p = tag; *p; p++) {
+		h = (h ^ (uint8_t)*p) * 16777619u;
 	}
-	for (size_t j = 0; j < extra; j++) {
-		out[(size_t)n + j] = (uint8_t)(i * 13 + j * 7);
-	}
-	return (size_t)n + extra;
+	return ((uint64_t)(h & 0xffff) << 32) | i;
 }
 
-static size_t make_entry(const char *tag, unsigned i, uint8_t *out,
-			 size_t cap)
+/* Entry `i` of a test run: a signed build event (lh_event) of varying
+ * size, every 37th one a few KiB. malloc'd into *out; 0 or -1. */
+static int entry_bytes(const char *tag, unsigned i, uint8_t **out,
+		       size_t *len)
 {
-	size_t len = entry_bytes(tag, i, out, cap);
+	size_t min = i % 37 == 0 ? 2000 + i % 500 : 700 + (i % 23) * 5;
 
-	ck_assert_uint_gt(len, 0);
-	return len;
+	return lh_event(event_number(tag, i), min, out, len);
+}
+
+static uint8_t *make_entry(const char *tag, unsigned i, size_t *len)
+{
+	uint8_t *e = NULL;
+
+	ck_assert_msg(entry_bytes(tag, i, &e, len) == 0,
+		      "cannot make event %s %u", tag, i);
+	return e;
+}
+
+/* The first line of an error answer starts with `rule` ("unknown-key:"). */
+static void expect_rule(const lh_resp *r, const char *rule)
+{
+	ck_assert_msg(r->body != NULL &&
+			      strncmp((const char *)r->body, rule,
+				      strlen(rule)) == 0,
+		      "answer %d does not start with \"%s\": \"%s\"",
+		      r->status, rule, r->body ? (char *)r->body : "");
 }
 
 /* ---- Submitting, checking each answer. --------------------------------- */
@@ -274,21 +287,16 @@ static void *worker_run(void *arg)
 		return NULL;
 	}
 	for (unsigned k = 0; k < w->count; k++) {
-		uint8_t *e = malloc(2048);
-		size_t len;
+		uint8_t *e = NULL;
+		size_t len = 0;
 		lh_resp r;
 		uint64_t idx = 0;
 
-		if (e == NULL) {
-			snprintf(w->err, sizeof w->err, "out of memory");
+		if (entry_bytes(w->tag, w->first + k, &e, &len) != 0) {
+			snprintf(w->err, sizeof w->err, "cannot make event");
 			break;
 		}
-		len = entry_bytes(w->tag, w->first + k, e, 2048);
 		w->ent[k] = e;
-		if (len == 0) {
-			snprintf(w->err, sizeof w->err, "entry too long");
-			break;
-		}
 		w->elen[k] = len;
 		if (lh_conn_add(&c, e, len, &idx, &r) != 0) {
 			snprintf(w->err, sizeof w->err,
@@ -323,12 +331,13 @@ static void populate(const lh_server *s, struct model *m, const char *tag,
 		     unsigned per)
 {
 	lh_conn c;
-	uint8_t e[2048];
 
 	ck_assert_int_eq(lh_conn_open(&c, s->port), 0);
 	for (unsigned i = 0; i < seq; i++) {
-		size_t len = make_entry(tag, first + i, e, sizeof e);
+		size_t len = 0;
+		uint8_t *e = make_entry(tag, first + i, &len);
 		(void)submit(s, &c, m, e, len);
+		free(e);
 	}
 	lh_conn_close(&c);
 	if (nthreads == 0) {
@@ -642,17 +651,80 @@ START_TEST(test_cli)
 	free(out);
 	free(err);
 
+	/* help serve documents --policy; the test validator is gone. */
+	rc = lh_run(hs, &out, &err);
+	ck_assert_msg(rc == 0, "help serve: exit %d", rc);
+	ck_assert_msg(strstr(out, "--policy") != NULL ||
+			      strstr(err, "--policy") != NULL,
+			  "help serve does not mention --policy");
+	ck_assert_msg(strstr(out, "--validator") == NULL &&
+			      strstr(err, "--validator") == NULL,
+		      "help serve still mentions --validator");
+	free(out);
+	free(err);
+
 	/* serve without a store: exit 1 at startup. */
 	char *tmp = tu_tmpdir();
 	ck_assert_ptr_nonnull(tmp);
 	char *d = tu_strf("%s/none", tmp);
+	char *pol = tu_strf("%s/policy.json", tmp);
+	char *ptext = lh_default_policy(NULL);
+	ck_assert_ptr_nonnull(ptext);
+	ck_assert_int_eq(tu_write_file(pol, ptext, strlen(ptext)), 0);
+	free(ptext);
 	const char *serve[] = {"serve", "--data", d, "--listen", "127.0.0.1:0",
-			       NULL};
+			       "--policy", pol, NULL};
 	rc = lh_run(serve, &out, &err);
 	ck_assert_msg(rc == 1, "serve without a store: exit %d (%s)", rc, err);
 	free(out);
 	free(err);
 	free(d);
+	free(pol);
+
+	/* serve without --policy, with a missing or bad policy file, and
+	 * with the old --validator: refused at startup, nothing served. */
+	lh_server s;
+	ck_assert_int_eq(lh_init(&s, ORIGIN), 0);
+	char *missing = tu_strf("%s/nope.json", s.dir);
+	char *badp = tu_strf("%s/bad.json", s.dir);
+	static const char badtext[] =
+		"{\"ftlog_policy\":1,\"keys\":[{\"key\":\"x\","
+		"\"kinds\":[\"relase\"]}]}\n";
+	ck_assert_int_eq(tu_write_file(badp, badtext, strlen(badtext)), 0);
+	const char *nopol[] = {"serve", "--data", s.data, "--listen",
+			       "127.0.0.1:0", NULL};
+	const char *misspol[] = {"serve",    "--data",	    s.data,
+				 "--listen", "127.0.0.1:0", "--policy",
+				 missing,    NULL};
+	const char *badpol[] = {"serve",    "--data",	   s.data,
+				"--listen", "127.0.0.1:0", "--policy",
+				badp,	    NULL};
+	const char *val[] = {"serve",	 "--data",	s.data,
+			     "--listen", "127.0.0.1:0", "--policy",
+			     s.policy,	 "--validator", "test",
+			     NULL};
+	const char *const *refused[] = {nopol, misspol, badpol, val};
+	static const char *const what[] = {"no --policy", "a missing policy",
+					   "a bad policy", "--validator test"};
+	for (size_t i = 0; i < NELEM(refused); i++) {
+		rc = lh_run(refused[i], &out, &err);
+		ck_assert_msg(rc >= 1 && rc < 128, "serve with %s: exit %d (%s)",
+			      what[i], rc, err);
+		ck_assert_msg(err != NULL && strlen(err) > 1,
+			      "serve with %s: no reason on stderr", what[i]);
+		if (i == 1 || i == 2) {
+			const char *p = i == 1 ? missing : badp;
+			ck_assert_msg(strstr(err, p) != NULL,
+				      "serve with %s: the reason does not name "
+				      "%s: %s",
+				      what[i], p, err);
+		}
+		free(out);
+		free(err);
+	}
+	free(missing);
+	free(badp);
+	lh_cleanup(&s);
 	tu_rmtree(tmp);
 	free(tmp);
 }
@@ -665,41 +737,46 @@ START_TEST(test_config_file)
 {
 	lh_server s;
 	char *out = NULL, *err = NULL;
-	uint8_t body[150];
+	uint8_t *body = NULL;
+	size_t blen = 0;
 	lh_resp r;
 	int rc;
 
-	memset(body, 'c', sizeof body);
 	ck_assert_int_eq(lh_init(&s, "config.example/log"), 0);
+	ck_assert_int_eq(lh_event(event_number("config", 0), 1500, &body,
+				  &blen),
+			 0);
 	char *conf = tu_strf("%s/ftlogd.conf", s.dir);
 	const char text[] = "# ftlogd settings\n"
 			    "\n"
 			    "batch-interval = 20ms\n"
-			    "max-body-bytes = 100\n"
+			    "max-body-bytes = 1000\n"
 			    "log-level = debug\n";
 	ck_assert_int_eq(tu_write_file(conf, text, sizeof text - 1), 0);
 
-	/* The file applies: bodies over 100 bytes get 413. */
+	/* The file applies: bodies over 1000 bytes get 413. */
 	const char *a1[] = {"--config", conf, NULL};
 	ck_assert_int_eq(lh_start(&s, 0, a1), 0);
-	expect_error(s.port, "POST", "/add", body, sizeof body, 413);
+	expect_error(s.port, "POST", "/add", body, blen, 413);
 	ck_assert_int_eq(lh_stop(&s), 0);
 
 	/* A flag wins over the file. */
-	const char *a2[] = {"--config", conf, "--max-body-bytes", "200", NULL};
+	const char *a2[] = {"--config", conf, "--max-body-bytes", "2000", NULL};
 	ck_assert_int_eq(lh_start(&s, 0, a2), 0);
-	ck_assert_int_eq(lh_http(s.port, "POST", "/add", body, sizeof body,
-				 &r),
-			 0);
-	ck_assert_int_eq(r.status, 200);
+	ck_assert_int_eq(lh_http(s.port, "POST", "/add", body, blen, &r), 0);
+	ck_assert_msg(r.status == 200, "status %d (%s)", r.status,
+		      (char *)r.body);
 	lh_resp_free(&r);
 	ck_assert_int_eq(lh_stop(&s), 0);
+	free(body);
 
 	/* A bad line: exit 1 at startup, "FILE:LINE: reason". */
 	const char bad[] = "batch-interval = 20ms\nbatch-interval = 30ms\n";
 	ck_assert_int_eq(tu_write_file(conf, bad, sizeof bad - 1), 0);
-	const char *serve[] = {"serve", "--data", s.data, "--listen",
-			       "127.0.0.1:0", "--config", conf, NULL};
+	const char *serve[] = {"serve",	      "--data",	  s.data,
+			       "--listen",    "127.0.0.1:0", "--policy",
+			       s.policy,      "--config", conf,
+			       NULL};
 	rc = lh_run(serve, &out, &err);
 	ck_assert_msg(rc == 1, "bad config: exit %d", rc);
 	char *where = tu_strf("%s:2:", conf);
@@ -803,12 +880,13 @@ START_TEST(test_append)
 	populate(&s, &m, "append", 0, 20, 0, 0);
 	/* Sequential: the indexes are 0..19 in order. */
 	for (uint64_t i = 0; i < 20; i++) {
-		uint8_t e[2048];
-		size_t len = make_entry("append", (unsigned)i, e, sizeof e);
+		size_t len = 0;
+		uint8_t *e = make_entry("append", (unsigned)i, &len);
 		ck_assert_msg(i < m.cap && m.ent[i] != NULL && m.elen[i] == len &&
 				      memcmp(m.ent[i], e, len) == 0,
 			      "sequential entry %" PRIu64 " is not at index %" PRIu64,
 			      i, i);
+		free(e);
 	}
 	populate(&s, &m, "append", 20, 0, 8, 40);
 	uint64_t n = current(&s, &m, &root);
@@ -882,14 +960,15 @@ START_TEST(test_duplicates)
 
 	/* The same new entry from four connections at once: one index, and
 	 * the tree grows by exactly one. */
-	static const char dup[] = "the same entry, four times at once";
+	size_t duplen = 0;
+	uint8_t *dup = make_entry("dup, four times at once", 0, &duplen);
 	lh_conn c[4];
 	for (int i = 0; i < 4; i++) {
 		ck_assert_int_eq(lh_conn_open(&c[i], s.port), 0);
 	}
 	char *req = tu_strf("POST /add HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
 			 "Content-Length: %zu\r\n\r\n%s",
-			 s.port, strlen(dup), dup);
+			 s.port, duplen, (const char *)dup);
 	for (int i = 0; i < 4; i++) {
 		ck_assert_int_eq(lh_conn_send(&c[i], req, strlen(req)), 0);
 	}
@@ -900,7 +979,7 @@ START_TEST(test_duplicates)
 		ck_assert_msg(r.status == 200, "status %d: %s", r.status,
 			      (char *)r.body);
 		int rc = lh_check_tlog_proof(&s, r.body, r.body_len, dup,
-					     strlen(dup), &idx, &size, r2, NULL,
+					     duplen, &idx, &size, r2, NULL,
 					     NULL);
 		ck_assert_msg(rc == 0, "tlog-proof: %s", ft_errname(rc));
 		if (first == UINT64_MAX) {
@@ -914,7 +993,8 @@ START_TEST(test_duplicates)
 		lh_conn_close(&c[i]);
 	}
 	ck_assert_uint_eq(first, n);
-	model_put(&m, first, (const uint8_t *)dup, strlen(dup));
+	model_put(&m, first, dup, duplen);
+	free(dup);
 	uint64_t n2 = current(&s, &m, &root);
 	ck_assert_uint_eq(n2, n + 1);
 	check_seen_roots(&m);
@@ -924,6 +1004,41 @@ START_TEST(test_duplicates)
 	model_free(&m);
 }
 END_TEST
+
+/* POST /add: the status, a one-line body starting with `rule`. */
+static void expect_refused(int port, const void *body, size_t len,
+			   int status, const char *rule)
+{
+	lh_resp r;
+
+	ck_assert_msg(lh_http(port, "POST", "/add", body, len, &r) == 0,
+		      "POST /add: no answer");
+	ck_assert_msg(r.status == status, "POST /add: status %d, want %d (%s)",
+		      r.status, status, (char *)r.body);
+	ck_assert_msg(r.body_len >= 2 && r.body[r.body_len - 1] == '\n' &&
+			      memchr(r.body, '\n', r.body_len - 1) == NULL,
+		      "POST /add: error body is not one line: \"%s\"",
+		      (char *)r.body);
+	if (rule != NULL) {
+		expect_rule(&r, rule);
+	}
+	lh_resp_free(&r);
+}
+
+/* The entry is not in the first `size` entries of the log. */
+static void expect_not_logged(const lh_server *s, const void *e, size_t len,
+			      uint64_t size)
+{
+	ft_hash leaf;
+	char hex[65];
+
+	ft_merkle_leaf_hash(e, len, &leaf);
+	lh_hex(leaf.b, 32, hex);
+	char *path = tu_strf("/proof/inclusion?leaf=%s&size=%" PRIu64, hex,
+			     size);
+	expect_error(s->port, "GET", path, NULL, 0, 404);
+	free(path);
+}
 
 START_TEST(test_rejections)
 {
@@ -938,18 +1053,40 @@ START_TEST(test_rejections)
 	populate(&s, &m, "rej", 0, 3, 0, 0);
 	uint64_t n = current(&s, &m, &root);
 
-	/* The test validator refuses "reject:..." with a one-line reason. */
-	static const char bad[] = "reject: this entry must not be logged";
-	expect_error(s.port, "POST", "/add", bad, strlen(bad), 400);
+	/* A well-formed event signed by a key the policy does not know. */
+	ft_skey other;
+	uint8_t *bad = NULL;
+	size_t badlen = 0;
+	ck_assert_int_eq(lh_key("ftlog-stranger", 0x17, &other), 0);
+	ck_assert_int_eq(lh_event_key(&other, event_number("rej", 100), 0,
+				      &bad, &badlen),
+			 0);
+	ft_skey_wipe(&other);
+	expect_refused(s.port, bad, badlen, 403, "unknown-key:");
+	/* Not JSON; JSON but not an envelope. */
+	static const char notjson[] = "this is not JSON";
+	expect_refused(s.port, notjson, strlen(notjson), 400, "json:");
+	static const char trailing[] = "{}{}";
+	expect_refused(s.port, trailing, strlen(trailing), 400, "json:");
+	static const char notenv[] = "{\"payload\":\"e30=\"}";
+	expect_refused(s.port, notenv, strlen(notenv), 400, NULL);
+	/* One of ours with its signature changed: it does not verify. */
+	size_t tlen = 0;
+	uint8_t *tampered = make_entry("rej", 101, &tlen);
+	uint8_t *sg = (uint8_t *)strstr((char *)tampered, "\"sig\":\"");
+	ck_assert_ptr_nonnull(sg);
+	sg += 7;
+	*sg = *sg == 'A' ? 'B' : 'A';
+	expect_refused(s.port, tampered, tlen, 403, "signature:");
 	/* Empty entry. */
 	expect_error(s.port, "POST", "/add", "", 0, 400);
-	/* One byte too big. */
-	uint8_t *big = malloc(65536);
-	ck_assert_ptr_nonnull(big);
-	for (size_t i = 0; i < 65536; i++) {
-		big[i] = (uint8_t)(i * 31 + 7);
-	}
+	/* One byte over the HTTP body limit (65535 by default): refused by
+	 * the HTTP layer. */
+	uint8_t *big = NULL;
+	ck_assert_int_eq(lh_event_exact(event_number("rej", 102), 65536, &big),
+			 0);
 	expect_error(s.port, "POST", "/add", big, 65536, 413);
+	free(big);
 	/* No length at all. */
 	lh_conn c;
 	ck_assert_int_eq(lh_conn_open(&c, s.port), 0);
@@ -972,15 +1109,14 @@ START_TEST(test_rejections)
 	ck_assert_int_eq(lh_checkpoint(&s, &size, r2, NULL), 0);
 	ck_assert_uint_eq(size, n);
 	ck_assert_mem_eq(r2, root.b, 32);
-	ft_hash leaf;
-	char hex[65];
-	ft_merkle_leaf_hash((const uint8_t *)bad, strlen(bad), &leaf);
-	lh_hex(leaf.b, 32, hex);
-	char *path = tu_strf("/proof/inclusion?leaf=%s&size=%" PRIu64, hex, n);
-	expect_error(s.port, "GET", path, NULL, 0, 404);
-	free(path);
+	expect_not_logged(&s, bad, badlen, n);
+	expect_not_logged(&s, tampered, tlen, n);
+	free(bad);
+	free(tampered);
 
 	/* The largest entry is fine, and a bundle holds it. */
+	ck_assert_int_eq(lh_event_exact(event_number("rej", 103), 65535, &big),
+			 0);
 	ck_assert_int_eq(lh_add(s.port, big, 65535, &idx, &r), 0);
 	uint64_t psize;
 	ck_assert_int_eq(lh_check_tlog_proof(&s, r.body, r.body_len, big, 65535,
@@ -990,11 +1126,13 @@ START_TEST(test_rejections)
 	lh_resp_free(&r);
 	model_put(&m, idx, big, 65535);
 	free(big);
-	/* "reject:" only counts at the start. */
-	static const char fine[] = "not reject: logged";
+	/* And a small one after it. */
+	size_t flen = 0;
+	uint8_t *fine = make_entry("rej", 104, &flen);
 	ck_assert_int_eq(lh_conn_open(&c, s.port), 0);
-	(void)submit(&s, &c, &m, (const uint8_t *)fine, strlen(fine));
+	(void)submit(&s, &c, &m, fine, flen);
 	lh_conn_close(&c);
+	free(fine);
 
 	/* The whole big entry comes back in its bundle. */
 	uint64_t n2 = current(&s, &m, &root);
@@ -1014,6 +1152,113 @@ START_TEST(test_rejections)
 	}
 	lh_resp_free(&r);
 	free(bp);
+
+	/* The policy's entry limit: restarted with max_entry_bytes 2000,
+	 * an entry of 2001 bytes gets 413 "too-large:", one of 2000 is
+	 * logged. */
+	ck_assert_int_eq(lh_stop(&s), 0);
+	char *pol = lh_default_policy("\"max_entry_bytes\":2000");
+	ck_assert_ptr_nonnull(pol);
+	ck_assert_int_eq(lh_write_policy(&s, pol), 0);
+	free(pol);
+	ck_assert_msg(lh_start(&s, 0, fast_args) == 0, "restart failed");
+	ck_assert_int_eq(lh_event_exact(event_number("rej", 105), 2001, &big),
+			 0);
+	expect_refused(s.port, big, 2001, 413, "too-large:");
+	free(big);
+	ck_assert_int_eq(lh_event_exact(event_number("rej", 106), 2000, &big),
+			 0);
+	ck_assert_int_eq(lh_conn_open(&c, s.port), 0);
+	(void)submit(&s, &c, &m, big, 2000);
+	lh_conn_close(&c);
+	free(big);
+	ck_assert_uint_eq(current(&s, &m, &root), n2 + 1);
+	check_seen_roots(&m);
+
+	finish(&s);
+	model_free(&m);
+}
+END_TEST
+
+/*
+ * The policy is reloaded on SIGHUP: with the test key taken out of it,
+ * the test key's events are refused (403 "unknown-key:"), and a key put
+ * in is accepted; entries logged before stay.
+ */
+START_TEST(test_policy_reload)
+{
+	lh_server s;
+	struct model m = {0};
+	ft_hash root;
+	ft_skey other;
+	ft_vkey ov;
+	char ovs[FT_KEY_STR_MAX + 1];
+	size_t ovl = 0;
+
+	ck_assert_int_eq(ft_init(), 0);
+	start_log(&s, 0, fast_args);
+	populate(&s, &m, "reload", 0, 3, 0, 0);
+	uint64_t n = current(&s, &m, &root);
+
+	ck_assert_int_eq(lh_key("ftlog-other", 0x23, &other), 0);
+	ft_skey_public(&other, &ov);
+	ck_assert_int_eq(ft_vkey_format(&ov, ovs, sizeof ovs, &ovl), 0);
+	char *pol = tu_strf("{\"ftlog_policy\":1,\"keys\":[{\"key\":\"%s\","
+			    "\"kinds\":[\"build\"]}]}\n",
+			    ovs);
+	ck_assert_int_eq(lh_write_policy(&s, pol), 0);
+	free(pol);
+	ck_assert_int_eq(kill(s.pid, SIGHUP), 0);
+
+	/* Wait for the reload: the test key's events become unknown. The
+	 * ones accepted meanwhile are logged and go into the model. */
+	int refused = 0;
+	lh_conn c;
+	ck_assert_int_eq(lh_conn_open(&c, s.port), 0);
+	for (unsigned i = 1000; i < 1400 && !refused; i++) {
+		size_t len = 0;
+		uint8_t *e = make_entry("reload", i, &len);
+		lh_resp r;
+		uint64_t idx = 0;
+		if (lh_conn_add(&c, e, len, &idx, &r) == 0) {
+			model_put(&m, idx, e, len);
+		} else {
+			ck_assert_msg(r.status == 403, "status %d (%s)",
+				      r.status, (char *)r.body);
+			expect_rule(&r, "unknown-key:");
+			refused = 1;
+		}
+		lh_resp_free(&r);
+		free(e);
+		tu_sleep_ms(25);
+	}
+	ck_assert_msg(refused, "the policy was not reloaded after SIGHUP");
+	/* The new key's events are logged. */
+	for (unsigned i = 2000; i < 2003; i++) {
+		uint8_t *e = NULL;
+		size_t len = 0;
+		ck_assert_int_eq(lh_event_key(&other, event_number("reload", i),
+					      0, &e, &len),
+				 0);
+		(void)submit(&s, &c, &m, e, len);
+		free(e);
+	}
+	ft_skey_wipe(&other);
+	lh_conn_close(&c);
+	uint64_t n2 = current(&s, &m, &root);
+	ck_assert_uint_ge(n2, n + 3);
+	check_seen_roots(&m);
+
+	/* A policy that does not parse: the old one stays (the test key is
+	 * still unknown), and the server keeps running. */
+	ck_assert_int_eq(lh_write_policy(&s, "{\"ftlog_policy\":1,"), 0);
+	ck_assert_int_eq(kill(s.pid, SIGHUP), 0);
+	tu_sleep_ms(300);
+	ck_assert(lh_alive(&s));
+	size_t len = 0;
+	uint8_t *e = make_entry("reload", 3000, &len);
+	expect_refused(s.port, e, len, 403, "unknown-key:");
+	free(e);
 
 	finish(&s);
 	model_free(&m);
@@ -1041,25 +1286,29 @@ START_TEST(test_queue_full)
 	for (int i = 0; i < 10; i++) {
 		ck_assert_int_eq(lh_conn_open(&c[i], s.port), 0);
 	}
+	uint8_t *ev[10];
+	size_t evlen[10];
+	for (int i = 0; i < 10; i++) {
+		ev[i] = make_entry("queue", (unsigned)i, &evlen[i]);
+	}
 	for (int i = 0; i < 10; i++) {
 		char *req = tu_strf("POST /add HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-				 "Content-Length: 14\r\n\r\nqueue entry %02d",
-				 s.port, i);
+				 "Content-Length: %zu\r\n\r\n%s",
+				 s.port, evlen[i], (const char *)ev[i]);
 		ck_assert_int_eq(lh_conn_send(&c[i], req, strlen(req)), 0);
 		free(req);
 	}
 	for (int i = 0; i < 10; i++) {
-		char e[32], v[64];
-		snprintf(e, sizeof e, "queue entry %02d", i);
+		char v[64];
 		ck_assert_int_eq(lh_conn_read_response(&c[i], &r, 30000), 0);
 		if (r.status == 200) {
 			uint64_t idx, size;
 			uint8_t rt[32];
-			int rc = lh_check_tlog_proof(&s, r.body, r.body_len, e,
-						     14, &idx, &size, rt, NULL,
-						     NULL);
+			int rc = lh_check_tlog_proof(&s, r.body, r.body_len,
+						     ev[i], evlen[i], &idx,
+						     &size, rt, NULL, NULL);
 			ck_assert_msg(rc == 0, "tlog-proof: %s", ft_errname(rc));
-			model_put(&m, idx, (const uint8_t *)e, 14);
+			model_put(&m, idx, ev[i], evlen[i]);
 			ok++;
 		} else {
 			ck_assert_msg(r.status == 503, "status %d (%s)", r.status,
@@ -1076,6 +1325,7 @@ START_TEST(test_queue_full)
 		}
 		lh_resp_free(&r);
 		lh_conn_close(&c[i]);
+		free(ev[i]);
 	}
 	ck_assert_msg(ok >= 1, "no submission was accepted");
 	ck_assert_msg(busy >= 1, "a queue of one took %u submissions", ok);
@@ -1853,6 +2103,7 @@ static Suite *logd_suite(void)
 	tcase_add_test(tc, test_append);
 	tcase_add_test(tc, test_duplicates);
 	tcase_add_test(tc, test_rejections);
+	tcase_add_test(tc, test_policy_reload);
 	tcase_add_test(tc, test_http_errors);
 	tcase_add_test(tc, test_queue_full);
 	tcase_add_test(tc, test_tiles);

@@ -52,7 +52,6 @@
 #define CC_CHECKPOINT "public, max-age=2"
 
 static const char *const k_args[] = {
-	"--validator", "test",
 	"--batch-interval", "50ms",
 	NULL,
 };
@@ -298,17 +297,15 @@ static int stop_nginx(pid_t pid)
 
 /* ---- Appending. */
 
-/* Entry i: unique text, length varying with i (1 to ~300 bytes). */
-static size_t make_entry(unsigned i, uint8_t *buf, size_t cap)
+/* Entry i: a signed event (lh_event), its length varying with i (about
+ * 730 to 1400 bytes). malloc'd. */
+static uint8_t *make_entry(unsigned i, size_t *len)
 {
-	int n = snprintf((char *)buf, cap, "nginx-test entry %u:", i);
-	size_t len = (size_t)n + (i * 37u) % 280u;
+	uint8_t *e = NULL;
 
-	ck_assert(n > 0 && len <= cap);
-	for (size_t k = (size_t)n; k < len; k++) {
-		buf[k] = (uint8_t)('a' + (k + i) % 26);
-	}
-	return len;
+	ck_assert_msg(lh_event(i, 700 + (i * 37u) % 700u, &e, len) == 0,
+		      "cannot make event %u", i);
+	return e;
 }
 
 /*
@@ -321,19 +318,20 @@ static void append_range(int port, unsigned from, unsigned to,
 {
 	enum { PAR = 64 };
 	lh_conn c[PAR];
-	uint8_t entry[512];
 
 	for (unsigned base = from; base < to; base += PAR) {
 		unsigned n = to - base < PAR ? to - base : PAR;
 		for (unsigned k = 0; k < n; k++) {
 			char head[160];
-			size_t len = make_entry(base + k, entry, sizeof entry);
+			size_t len = 0;
+			uint8_t *entry = make_entry(base + k, &len);
 			int hl = snprintf(head, sizeof head,
 					  "POST /add HTTP/1.1\r\nHost: x\r\n"
 					  "Content-Length: %zu\r\n\r\n", len);
 			ck_assert(lh_conn_open(&c[k], port) == 0);
 			ck_assert(lh_conn_send(&c[k], head, (size_t)hl) == 0);
 			ck_assert(lh_conn_send(&c[k], entry, len) == 0);
+			free(entry);
 		}
 		for (unsigned k = 0; k < n; k++) {
 			lh_resp r;
@@ -614,17 +612,40 @@ START_TEST(nginx_serves_the_same_bytes)
 
 	/* An entry over 64 KiB stops at nginx. */
 	size_t big_len = 70000;
-	uint8_t *big = malloc(big_len);
-	ck_assert(big != NULL);
-	memset(big, 'Z', big_len);
+	uint8_t *big = NULL;
+	ck_assert(lh_event_exact(TOTAL + 1000, big_len, &big) == 0);
 	ck_assert_int_eq(status_of(port, "POST", "/add", big, big_len), 413);
 	free(big);
+
+	/* Refusals of the policy pass through nginx unchanged: an event
+	 * signed by a key the policy does not know. */
+	ft_skey stranger;
+	uint8_t *bad = NULL;
+	size_t badlen = 0;
+	ck_assert(lh_key("ftlog-stranger", 0x17, &stranger) == 0);
+	ck_assert(lh_event_key(&stranger, TOTAL + 1001, 0, &bad, &badlen) ==
+		  0);
+	ft_skey_wipe(&stranger);
+	{
+		lh_resp a;
+		ck_assert(lh_http(port, "POST", "/add", bad, badlen, &a) == 0);
+		ck_assert_msg(a.status == 403 &&
+				      strncmp((const char *)a.body,
+					      "unknown-key:", 12) == 0,
+			      "unknown key via nginx: %d %s", a.status,
+			      (const char *)a.body);
+		lh_resp_free(&a);
+	}
+	free(bad);
 
 	/* A submission through nginx, then the new export is served the
 	 * same by both. */
 	uint64_t idx;
-	static const char via[] = "submitted through nginx";
-	ck_assert(lh_add(port, via, sizeof via - 1, &idx, NULL) == 0);
+	size_t vialen = 0;
+	uint8_t *via = NULL;
+	ck_assert(lh_event(TOTAL + 1002, 0, &via, &vialen) == 0);
+	ck_assert(lh_add(port, via, vialen, &idx, NULL) == 0);
+	free(via);
 	ck_assert_msg(idx == TOTAL, "index %" PRIu64, idx);
 	wait_export(&s, TOTAL + 1);
 	same_on_both(port, s.port, "/checkpoint", NULL, 0, CT_TEXT,
