@@ -1486,19 +1486,20 @@ int lh_key(const char *name, uint8_t seed_byte, ft_skey *out)
 		       : -1;
 }
 
+#define LH_POLICY_FMT                                                          \
+	"{\"ftlog_policy\":1,%s%s\"keys\":[{\"key\":\"%s\","                    \
+	"\"kinds\":[\"build\",\"release\",\"distribution\",\"revocation\"],"      \
+	"\"products\":[\"*\"]}]}\n"
+
 char *lh_default_policy(const char *extra)
 {
 	int has = extra != NULL && *extra != 0;
-	const char *fmt = "{\"ftlog_policy\":1,%s%s\"keys\":[{\"key\":\"%s\","
-			  "\"kinds\":[\"build\",\"release\","
-			  "\"distribution\",\"revocation\"],"
-			  "\"products\":[\"*\"]}]}\n";
 	const char *x = has ? extra : "", *comma = has ? "," : "";
-	int n = snprintf(NULL, 0, fmt, x, comma, lh_test_vkey());
+	int n = snprintf(NULL, 0, LH_POLICY_FMT, x, comma, lh_test_vkey());
 	char *b = n > 0 ? malloc((size_t)n + 1) : NULL;
 
 	if (b != NULL) {
-		(void)snprintf(b, (size_t)n + 1, fmt, x, comma,
+		(void)snprintf(b, (size_t)n + 1, LH_POLICY_FMT, x, comma,
 			       lh_test_vkey());
 	}
 	return b;

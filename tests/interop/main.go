@@ -14,6 +14,12 @@
 //	                               strings, tile paths and signed notes
 //	ftlog-interop-go synthetic DIR proofs and tree hashes of huge trees
 //	                               over synthetic stored hashes
+//	ftlog-interop-go dsse-verify ENVELOPE VKEY...
+//	                               verify a DSSE envelope's Ed25519
+//	                               signatures (PAE over payloadType and
+//	                               payload) with the given note verifier
+//	                               keys (strings or files holding one);
+//	                               prints "ok N", N = verified signatures
 //	ftlog-interop-go serve-verify URL VKEY [OLD...]
 //	                               check a running ftlogd at URL
 //	                               (http://127.0.0.1:PORT only) with
@@ -54,6 +60,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -78,11 +85,21 @@ const (
 )
 
 const usage = "usage: ftlog-interop-go verify|generate|sign|parse|synthetic DIR\n" +
-	"       ftlog-interop-go serve-verify http://127.0.0.1:PORT VKEY [OLD-CHECKPOINT-FILE...]"
+	"       ftlog-interop-go serve-verify http://127.0.0.1:PORT VKEY [OLD-CHECKPOINT-FILE...]\n" +
+	"       ftlog-interop-go dsse-verify ENVELOPE VKEY..."
 
 func main() {
 	if len(os.Args) >= 4 && os.Args[1] == "serve-verify" {
 		os.Exit(serveVerify(os.Args[2], os.Args[3], os.Args[4:]))
+	}
+	if len(os.Args) >= 4 && os.Args[1] == "dsse-verify" {
+		n, err := dsseVerify(os.Args[2], os.Args[3:])
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "ftlog-interop-go dsse-verify: %v\n", err)
+			os.Exit(1)
+		}
+		fmt.Printf("ok %d\n", n)
+		os.Exit(0)
 	}
 	if len(os.Args) != 3 {
 		fmt.Fprintln(os.Stderr, usage)
@@ -2016,4 +2033,128 @@ func serveVerify(base, vkey string, olds []string) int {
 		return nil
 	})
 	return finish()
+}
+
+// ---- dsse-verify: DSSE v1 envelopes, independently of libftevent. ------
+
+// dsseKey is an Ed25519 note verifier key: its DSSE keyid as ftlog writes
+// it ("<name>+<hex8 key hash>") and the raw public key.
+type dsseKey struct {
+	keyid string
+	pub   ed25519.PublicKey
+}
+
+// dsseParseKey reads a verifier key given as a string or as a file holding
+// one line. note.NewVerifier checks the format and key hash; the public key
+// itself is decoded here from the third "+"-separated field (type byte 0x01,
+// 32 bytes), as the note package does not export it.
+func dsseParseKey(arg string) (dsseKey, error) {
+	s := arg
+	if b, err := os.ReadFile(arg); err == nil {
+		s = strings.TrimRight(string(b), "\n")
+	}
+	v, err := note.NewVerifier(s)
+	if err != nil {
+		return dsseKey{}, fmt.Errorf("key %q: %v", arg, err)
+	}
+	// name+hex8+base64: names hold no '+', but base64 may.
+	parts := strings.SplitN(s, "+", 3)
+	if len(parts) != 3 {
+		return dsseKey{}, fmt.Errorf("key %q: malformed", arg)
+	}
+	raw, err := base64.StdEncoding.DecodeString(parts[2])
+	if err != nil || len(raw) != 1+ed25519.PublicKeySize || raw[0] != 0x01 {
+		return dsseKey{}, fmt.Errorf("key %q: not an Ed25519 verifier key", arg)
+	}
+	return dsseKey{
+		keyid: fmt.Sprintf("%s+%08x", v.Name(), v.KeyHash()),
+		pub:   ed25519.PublicKey(raw[1:]),
+	}, nil
+}
+
+// dsseB64 decodes DSSE base64: standard or URL-safe alphabet, padded or
+// not (DSSE allows both).
+func dsseB64(s string) ([]byte, error) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding,
+		base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("invalid base64")
+}
+
+// dssePAE is DSSE v1's pre-authentication encoding:
+// "DSSEv1" SP len(type) SP type SP len(body) SP body.
+func dssePAE(typ string, body []byte) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "DSSEv1 %d %s %d ", len(typ), typ, len(body))
+	b.Write(body)
+	return b.Bytes()
+}
+
+func dsseVerify(file string, keyArgs []string) (int, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return 0, err
+	}
+	var env struct {
+		PayloadType *string `json:"payloadType"`
+		Payload     *string `json:"payload"`
+		Signatures  []struct {
+			KeyID string  `json:"keyid"`
+			Sig   *string `json:"sig"`
+		} `json:"signatures"`
+	}
+	if err := json.Unmarshal(data, &env); err != nil {
+		return 0, fmt.Errorf("envelope: %v", err)
+	}
+	if env.PayloadType == nil || env.Payload == nil || len(env.Signatures) == 0 {
+		return 0, fmt.Errorf("envelope: payloadType, payload or signatures missing")
+	}
+	if *env.PayloadType != "application/vnd.in-toto+json" {
+		return 0, fmt.Errorf("envelope: unexpected payloadType %q", *env.PayloadType)
+	}
+	payload, err := dsseB64(*env.Payload)
+	if err != nil {
+		return 0, fmt.Errorf("payload: %v", err)
+	}
+	var stmt struct {
+		Type string `json:"_type"`
+	}
+	if err := json.Unmarshal(payload, &stmt); err != nil ||
+		stmt.Type != "https://in-toto.io/Statement/v1" {
+		return 0, fmt.Errorf("payload is not an in-toto Statement v1")
+	}
+	keys := map[string]dsseKey{}
+	for _, a := range keyArgs {
+		k, err := dsseParseKey(a)
+		if err != nil {
+			return 0, err
+		}
+		keys[k.keyid] = k
+	}
+	pae := dssePAE(*env.PayloadType, payload)
+	n := 0
+	for i, s := range env.Signatures {
+		k, ok := keys[s.KeyID]
+		if !ok {
+			continue // not one of ours: DSSE ignores it
+		}
+		if s.Sig == nil {
+			return 0, fmt.Errorf("signature %d: no sig", i)
+		}
+		sig, err := dsseB64(*s.Sig)
+		if err != nil || len(sig) != ed25519.SignatureSize {
+			return 0, fmt.Errorf("signature %d (%s): malformed", i, s.KeyID)
+		}
+		if !ed25519.Verify(k.pub, pae, sig) {
+			return 0, fmt.Errorf("signature %d (%s): does not verify", i, s.KeyID)
+		}
+		n++
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("no signature by any of the given keys")
+	}
+	return n, nil
 }
