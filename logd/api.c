@@ -29,9 +29,15 @@
 #define CACHE_IMMUTABLE "public, max-age=31536000, immutable"
 #define CACHE_NONE "no-store"
 
+/* Submissions on the thread pool or waiting for it, at most: beyond, 503.
+ * Bounds the memory of a flood of uploads faster than checks (each holds
+ * a copy of its entry, up to 64 KiB). */
+#define API_MAX_CHECKS 4096
+
 struct ft_api {
 	ft_api_opts o;
 	struct ft_policy *policy; /* our reference; loop thread */
+	size_t checks_in_flight;  /* loop thread */
 	ft_store_reader reader;
 	ft_tile_reader *tr; /* ~33 KiB, reused for every proof */
 };
@@ -573,6 +579,11 @@ static void add_done(void *ctx, ft_seq_result *res)
 						     ? res->reason
 						     : "revoked");
 		break;
+	case FT_EEXIST:
+		(void)ft_resp_error(&r, 409, res->reason[0] != '\0'
+						     ? res->reason
+						     : "duplicate-event");
+		break;
 	case FT_ESTORE_FULL:
 		(void)ft_resp_error(&r, 503, "log storage is full; nothing "
 					     "was stored");
@@ -604,6 +615,7 @@ static int is_refusal(int err)
 	case FT_EUNAUTHORIZED:
 	case FT_ETHRESHOLD:
 	case FT_EREVOKED:
+	case FT_EEXIST:
 		return 1;
 	default:
 		return 0;
@@ -622,6 +634,8 @@ static int reject_status(int err)
 	case FT_ETHRESHOLD:
 	case FT_EREVOKED:
 		return 403;
+	case FT_EEXIST:
+		return 409;
 	default:
 		return 400;
 	}
@@ -714,6 +728,22 @@ static void run_check(struct pending *p)
 		goto out;
 	}
 	p->err = check_revoked(&r, p->meta, p->reason, sizeof(p->reason));
+	if (p->err == 0) {
+		/* The same signed statement in other bytes (whitespace, base64
+		 * alphabet, signature order): a replay, not a new event. The
+		 * sequencer checks again in its transaction. */
+		err = ft_store_find_statement(&r, p->meta->statement, &index);
+		if (err == 0) {
+			(void)snprintf(p->reason, sizeof(p->reason),
+				       "duplicate-event: another envelope of the "
+				       "same signed statement is logged at "
+				       "index %" PRIu64,
+				       index);
+			p->err = FT_EEXIST;
+		} else if (err != FT_ENOTFOUND) {
+			p->err = err;
+		}
+	}
 	if (p->err != 0) {
 		free(p->meta);
 		p->meta = NULL;
@@ -810,12 +840,13 @@ static void after_check(uv_work_t *w, int status)
 	ft_resp r;
 
 	p->in_work = 0;
+	p->api->checks_in_flight--;
 	if (p->cancelled) {
 		pending_free(p);
 		return;
 	}
-	if (status != 0) { /* cancelled by libuv: cannot happen, we never
-			    * call uv_cancel; answer anyway */
+	if (status != 0) { /* UV_ECANCELED only follows ft_api_cancel,
+			    * which set p->cancelled; answer anyway */
 		p->err = FT_ENOMEM;
 	}
 	resp_init(&r);
@@ -886,7 +917,18 @@ static int h_add(ft_api *api, const ft_http_req *req, ft_resp *r,
 		p->policy = ft_policy_ref(api->policy);
 		if (api->o.loop == NULL) {
 			run_check(p);
-			return checked(p, r);
+			err = checked(p, r);
+			if (err == 1) {
+				*pending = p;
+			}
+			return err;
+		}
+		if (api->checks_in_flight >= API_MAX_CHECKS) {
+			pending_free(p);
+			busy(r, "too many submissions being checked, retry "
+				"later",
+			     1);
+			return 0;
 		}
 		p->work.data = p;
 		err = uv_queue_work(api->o.loop, &p->work, work_check,
@@ -897,6 +939,7 @@ static int h_add(ft_api *api, const ft_http_req *req, ft_resp *r,
 			return 0;
 		}
 		p->in_work = 1;
+		api->checks_in_flight++;
 		*pending = p;
 		return 1;
 	}
@@ -919,7 +962,11 @@ void ft_api_cancel(ft_api *api, void *pending)
 		return;
 	}
 	if (p->in_work) {
-		p->cancelled = 1; /* after_check frees it */
+		/* after_check frees it; if the check has not started it is
+		 * taken off the pool's queue (after_check then runs with
+		 * UV_ECANCELED), else it finishes and is dropped. */
+		p->cancelled = 1;
+		(void)uv_cancel((uv_req_t *)&p->work);
 		return;
 	}
 	ft_seq_cancel(api->o.seq, p->seq_handle);
@@ -1000,8 +1047,10 @@ static void ob_str(struct obuf *b, const char *s)
 	ob_put(b, s, strlen(s));
 }
 
-/* Events per /lineage answer; "next" points at the rest. */
+/* Events per /lineage answer, and bytes (a record can be tens of KiB);
+ * "next" points at the rest. */
 #define LINEAGE_PAGE 1000
+#define LINEAGE_PAGE_BYTES (1u << 20)
 
 struct lineage_ctx {
 	struct obuf *b;
@@ -1018,7 +1067,8 @@ static int lineage_cb(void *ctx, uint64_t index, int kind,
 	char head[48];
 
 	(void)kind;
-	if (c->n == LINEAGE_PAGE) {
+	if (c->n == LINEAGE_PAGE ||
+	    (c->n > 0 && c->b->len >= LINEAGE_PAGE_BYTES)) {
 		c->truncated = 1;
 		return 1;
 	}

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <nettle/sha2.h>
 
 #include <ftlog/note.h>
 
@@ -1134,6 +1135,13 @@ static int make_meta(const ft_event *ev, const struct pkey *const *signers,
 	memset(m, 0, sizeof *m);
 	m->kind = ev->kind;
 	m->revoke = ev->revoke;
+	{
+		struct sha256_ctx h;
+
+		sha256_init(&h);
+		sha256_update(&h, ev->pae_len, ev->pae);
+		sha256_digest(&h, sizeof m->statement, m->statement);
+	}
 	if (ev->kind == FT_EVENT_REVOCATION && ev->revoke == FT_REVOKE_KEY) {
 		memcpy(m->revoked_key, ev->revoked_key.pk, 32);
 	}

@@ -27,6 +27,7 @@ struct sub {
 	uint8_t *entry;
 	size_t len;
 	ft_store_meta *meta; /* owned; NULL when the entry has none */
+	size_t cost;         /* bytes it holds: counted in queue_bytes_max */
 	ft_seq_done_fn done;
 	void *ctx;
 	int cancelled;
@@ -88,7 +89,7 @@ static void q_push(struct subq *q, struct sub *s)
 	}
 	q->tail = s;
 	q->count++;
-	q->bytes += s->len;
+	q->bytes += s->cost;
 }
 
 static struct sub *q_pop(struct subq *q)
@@ -103,7 +104,7 @@ static struct sub *q_pop(struct subq *q)
 		q->tail = NULL;
 	}
 	q->count--;
-	q->bytes -= s->len;
+	q->bytes -= s->cost;
 	s->next = NULL;
 	return s;
 }
@@ -243,6 +244,15 @@ static void answer_batch(ft_seq *s, struct sub **batch, size_t n, int err)
 
 		b->res.err = err;
 		if (err != 0) {
+			continue;
+		}
+		if (s->items[i].rejected == FT_EEXIST) {
+			b->res.err = FT_EEXIST;
+			(void)snprintf(
+				b->res.reason, sizeof(b->res.reason),
+				"duplicate-event: another envelope of the "
+				"same signed statement is logged at index %llu",
+				(unsigned long long)s->items[i].rejected_by);
 			continue;
 		}
 		if (s->items[i].rejected != 0) {
@@ -579,6 +589,10 @@ int ft_seq_submit(ft_seq *s, const uint8_t *entry, size_t len,
 		return FT_ENOMEM;
 	}
 	b->meta = meta;
+	b->cost = len + sizeof(*b);
+	if (meta != NULL) {
+		b->cost += sizeof(*meta) + meta->record_len;
+	}
 	b->entry = malloc(len);
 	if (b->entry == NULL) {
 		sub_free(b);
@@ -593,7 +607,10 @@ int ft_seq_submit(ft_seq *s, const uint8_t *entry, size_t len,
 	if (s->stopping) {
 		err = FT_ESHUTDOWN;
 	} else if (s->queue.count >= s->o.queue_max ||
-		   s->queue.bytes + len > s->o.queue_bytes_max) {
+		   (s->queue.count > 0 &&
+		    s->queue.bytes + b->cost > s->o.queue_bytes_max)) {
+		/* An empty queue takes any one entry: with its meta, the
+		 * largest entry may cost more than the smallest limit. */
 		err = FT_EBUSY;
 	} else {
 		q_push(&s->queue, b);

@@ -30,7 +30,7 @@
 #define STORE_TILE_LEVELS 8
 #define STORE_TILE_KEY 9
 #define STORE_STATE_LEN (8 + FT_HASH_LEN)
-#define STORE_MAXDBS 8
+#define STORE_MAXDBS 9
 /* "subjects" keys: sha256(32) || be64(index). */
 #define STORE_SUBJ_KEY (32 + 8)
 /* "revoked" keys: 'i' or 'k' || 32 bytes. */
@@ -63,7 +63,7 @@ typedef struct inner_buf {
 struct ft_store {
 	MDB_env *env;
 	MDB_dbi entries, leaves, tiles, meta, inner, bundles, subjects,
-		revoked;
+		revoked, statements;
 	char *origin;
 	size_t origin_len;
 
@@ -237,8 +237,8 @@ static int create_dbs(MDB_env *env, const char *origin, size_t origin_len)
 	MDB_txn *txn = NULL;
 	MDB_dbi dbi[STORE_MAXDBS];
 	static const char *const names[STORE_MAXDBS] = {
-		"entries", "leaves",   "tiles",  "meta",
-		"inner",   "bundles", "subjects", "revoked"};
+		"entries", "leaves",   "tiles",  "meta",      "inner",
+		"bundles", "subjects", "revoked", "statements"};
 	uint8_t version[4] = {0, 0, 0, STORE_VERSION};
 	uint8_t state[STORE_STATE_LEN];
 	ft_hash empty;
@@ -585,6 +585,71 @@ int ft_store_find_leaf(ft_store_reader *r, const ft_hash *leaf,
 }
 
 /* ---- The firmware-event indexes. */
+
+/* Whether meta carries a statement hash (all zeros: none; SHA-256 never
+ * yields that). */
+static int has_statement(const ft_store_meta *m)
+{
+	static const uint8_t zero[32];
+
+	return memcmp(m->statement, zero, 32) != 0;
+}
+
+int ft_store_find_statement(ft_store_reader *r, const uint8_t hash[32],
+			    uint64_t *index)
+{
+	MDB_val v;
+	int rc;
+
+	if (r == NULL || !r->active || hash == NULL || index == NULL) {
+		return FT_EINVAL;
+	}
+	if ((rc = get(r->s, r->txn, r->s->statements, hash, 32, &v)) != 0) {
+		return rc;
+	}
+	if (v.mv_size != 8) {
+		return corrupt(r->s, "statement index has a bad length");
+	}
+	*index = get_be64(v.mv_data);
+	return FT_OK;
+}
+
+/*
+ * Claim the statement of a new item for index `next` in txn: 0, or 1 if
+ * another envelope of the same signed statement is logged (or earlier in
+ * this batch): then the item is refused (FT_EEXIST, rejected_by its
+ * index). Stops the replay of a logged event re-encoded into new bytes
+ * (other whitespace, base64 alphabet or signature order), which the leaf
+ * hash alone would take for a new entry.
+ */
+static int claim_statement(ft_store *s, MDB_txn *txn, ft_store_item *it,
+			   uint64_t next)
+{
+	uint8_t ib[8];
+	MDB_val k, v;
+	int mrc;
+
+	if (!has_statement(it->meta)) {
+		return 0;
+	}
+	put_be64(ib, next);
+	k = mval(it->meta->statement, 32);
+	v = mval(ib, sizeof ib);
+	mrc = mdb_put(txn, s->statements, &k, &v, MDB_NOOVERWRITE);
+	if (mrc == MDB_KEYEXIST) {
+		if (v.mv_size != 8) {
+			return corrupt(s, "statement index has a bad length");
+		}
+		it->rejected = FT_EEXIST;
+		it->rejected_target = 0;
+		it->rejected_by = get_be64(v.mv_data);
+		return 1;
+	}
+	if (mrc != 0) {
+		return store_err(s, "mdb_put(statements)", mrc);
+	}
+	return 0;
+}
 
 static int kind_valid(int kind)
 {
@@ -947,11 +1012,11 @@ static int open_db(ft_store *s, MDB_txn *txn, const char *name,
 static int open_dbs(ft_store *s, MDB_txn *txn)
 {
 	static const char *const names[STORE_MAXDBS - 1] = {
-		"entries", "leaves",   "tiles",  "inner",
-		"bundles", "subjects", "revoked"};
+		"entries",  "leaves",  "tiles",     "inner",
+		"bundles",  "subjects", "revoked", "statements"};
 	MDB_dbi *dbi[STORE_MAXDBS - 1] = {
-		&s->entries, &s->leaves,   &s->tiles,  &s->inner,
-		&s->bundles, &s->subjects, &s->revoked};
+		&s->entries,  &s->leaves,  &s->tiles,   &s->inner,
+		&s->bundles,  &s->subjects, &s->revoked, &s->statements};
 	int rc;
 
 	for (size_t i = 0; i < STORE_MAXDBS - 1; i++) {
@@ -1716,6 +1781,9 @@ static int stage_items(ft_store *s, MDB_txn *txn, ft_store_item *items,
 		}
 		if (items[i].meta != NULL) {
 			rc = check_revoked(s, txn, &items[i]);
+			if (rc == 0) {
+				rc = claim_statement(s, txn, &items[i], next);
+			}
 			if (rc == 1) {
 				lk = mval(items[i].leaf.b, FT_HASH_LEN);
 				mrc = mdb_del(txn, s->leaves, &lk, NULL);

@@ -38,6 +38,10 @@
  *                                             in log order. The record is
  *                                             the JSON object text of
  *                                             ft_store_meta.record.
+ *   "statements" SHA-256 of the DSSE PAE     -> be64(index): one envelope per
+ *                                             signed statement, whatever
+ *                                             its bytes (see
+ *                                             ft_store_meta.statement)
  *   "revoked"  'i' || sha256(32)            -> be64(index of the revocation)
  *              'k' || Ed25519 pk(32)        -> be64(index of the revocation)
  *                                             (the first revocation wins)
@@ -57,7 +61,8 @@
  * without hashing.
  *
  * Everything a batch changes (entries, leaves, tiles, inner, bundles,
- * subjects, revoked, state, checkpoint) is written in ONE write transaction, committed with LMDB's
+ * subjects, revoked, statements, state, checkpoint) is written in ONE
+ * write transaction, committed with LMDB's
  * default durable sync: after ft_store_append returns 0 the batch survives
  * a crash or kill -9 at any later moment, and before that it is as if it
  * never happened. The tree size and the checkpoint therefore never disagree.
@@ -185,6 +190,11 @@ FT_WUR int ft_store_latest(ft_store_reader *r, const uint8_t digest[32],
 FT_WUR int ft_store_revoked(ft_store_reader *r, int target,
 			    const uint8_t id[32], uint64_t *index);
 
+/* Index of the logged envelope whose statement hash (SHA-256 of its PAE)
+ * is `hash`; FT_ENOTFOUND if none. */
+FT_WUR int ft_store_find_statement(ft_store_reader *r, const uint8_t hash[32],
+				   uint64_t *index);
+
 /* Index of the entry whose leaf hash is `leaf`; FT_ENOTFOUND if none. */
 FT_WUR int ft_store_find_leaf(ft_store_reader *r, const ft_hash *leaf,
 			      uint64_t *index);
@@ -217,6 +227,9 @@ typedef struct ft_store_meta {
 	int kind;                 /* enum ft_event_kind */
 	int revoke;               /* enum ft_revoke_target */
 	uint8_t revoked_key[32];  /* FT_REVOKE_KEY: the revoked public key */
+	uint8_t statement[32];    /* SHA-256 of PAE(payloadType, payload):
+				   * what the signatures cover. All zeros:
+				   * none (no "statements" check) */
 	size_t n_subjects;        /* 1..FT_EVENT_MAX_SUBJECTS */
 	uint8_t subjects[FT_EVENT_MAX_SUBJECTS][32];
 	size_t n_signers;         /* verified signer public keys */
@@ -236,10 +249,13 @@ typedef struct ft_store_item {
 	int dup;        /* out: 1 if it was already logged (or earlier in
 			 * this batch) and was not appended again */
 	int rejected;   /* out: FT_EREVOKED if a signer key or a subject was
-			 * revoked (in the store or earlier in this batch):
-			 * the item was not appended */
-	int rejected_target;   /* out: FT_REVOKE_KEY or FT_REVOKE_IMAGE */
-	uint64_t rejected_by;  /* out: index of the revocation */
+			 * revoked (in the store or earlier in this batch),
+			 * FT_EEXIST if another envelope of the same
+			 * statement is logged: the item was not appended */
+	int rejected_target;   /* out: FT_REVOKE_KEY or FT_REVOKE_IMAGE
+				* (FT_EREVOKED), 0 (FT_EEXIST) */
+	uint64_t rejected_by;  /* out: index of the revocation, or of the
+				* logged envelope of the same statement */
 } ft_store_item;
 
 /*
@@ -256,7 +272,9 @@ typedef int (*ft_store_sign_fn)(void *ctx, uint64_t size, const ft_hash *root,
  * Append a batch: look every item up by leaf hash (duplicates keep their
  * index); refuse (item->rejected) a new item with meta one of whose
  * signers or subjects is revoked, in the store or by an item appended
- * before it in this batch (a revocation never revokes its own signers);
+ * before it in this batch (a revocation never revokes its own signers:
+ * FT_EREVOKED), or whose statement is logged already under other bytes
+ * (FT_EEXIST);
  * append the rest in order with their "subjects" rows and, for
  * revocations, their "revoked" rows (only if not revoked already); update
  * the tiles, sign and store the new checkpoint, and commit durably, all

@@ -2174,6 +2174,79 @@ START_TEST(test_reload)
 }
 END_TEST
 
+/*
+ * A logged event re-encoded into other bytes (trailing white space, an
+ * unknown envelope field DSSE says to ignore, its signature twice) is the
+ * same signed statement: 409 duplicate-event naming the first index, and
+ * nothing stored. The exact bytes again are still a 200 duplicate.
+ */
+START_TEST(test_replay)
+{
+	lh_server s;
+	struct tkey t;
+	size_t len;
+	uint8_t x[32];
+	char *reason = NULL;
+
+	ck_assert_int_eq(ft_init(), 0);
+	tkey_test(&t);
+	start_log(&s, NULL);
+	image("replay", x);
+	char *e = ev_take(FT_EVENT_RELEASE, x,
+			  pred_release("gnb-du", "2.0.0", 7), &t, &len);
+	uint64_t idx = add_ok(&s, e, len, "release");
+
+	/* The same bytes: the same index, nothing new. */
+	uint64_t n = cp_size(&s);
+	ck_assert_uint_eq(add_ok(&s, e, len, "release again"), idx);
+	ck_assert_uint_eq(cp_size(&s), n);
+
+	/* Trailing white space. */
+	char *ws = malloc(len + 2);
+	ck_assert_ptr_nonnull(ws);
+	memcpy(ws, e, len);
+	ws[len] = '\n';
+	ws[len + 1] = '\0';
+	expect_reject(&s, ws, len + 1, 409, "duplicate-event", x,
+		      "re-encoded: trailing newline", &reason);
+	ck_assert_msg(has_number(reason, idx), "reason does not name %" PRIu64
+		      ": %s", idx, reason);
+	free(reason);
+	reason = NULL;
+
+	/* An unknown envelope field in front. */
+	ck_assert(e[0] == '{');
+	char *xf = tu_strf("{\"x-note\":\"again\",%s", e + 1);
+	ck_assert_ptr_nonnull(xf);
+	expect_reject(&s, xf, strlen(xf), 409, "duplicate-event", x,
+		      "re-encoded: extra field", &reason);
+	ck_assert(has_number(reason, idx));
+	free(reason);
+	reason = NULL;
+
+	/* Its one signature given twice: still one signer, same statement. */
+	json_error_t jerr;
+	json_t *env = json_loads(e, 0, &jerr);
+	ck_assert_ptr_nonnull(env);
+	json_t *sigs = json_object_get(env, "signatures");
+	ck_assert_int_eq(json_array_append(sigs, json_array_get(sigs, 0)), 0);
+	char *twice = json_dumps(env, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	ck_assert_ptr_nonnull(twice);
+	expect_reject(&s, twice, strlen(twice), 409, "duplicate-event", x,
+		      "re-encoded: signature twice", &reason);
+	ck_assert(has_number(reason, idx));
+	free(reason);
+	ck_assert_uint_eq(cp_size(&s), n);
+
+	json_decref(env);
+	free(twice);
+	free(xf);
+	free(ws);
+	free(e);
+	finish(&s);
+}
+END_TEST
+
 static Suite *events_suite(void)
 {
 	Suite *s = suite_create("events");
@@ -2193,6 +2266,7 @@ static Suite *events_suite(void)
 	tcase_add_test(tc, test_revocation);
 	tcase_add_test(tc, test_revocation_race);
 	tcase_add_test(tc, test_reload);
+	tcase_add_test(tc, test_replay);
 	tcase_add_unchecked_fixture(tc, lh_suite_setup, lh_suite_teardown);
 	suite_add_tcase(s, tc);
 	return s;

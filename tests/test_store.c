@@ -2433,6 +2433,85 @@ static void raw_drop(const char *dir, const char *db)
 }
 
 /*
+ * One envelope per signed statement: a new item whose statement hash is
+ * logged already (in the store, or earlier in the same batch) is refused
+ * with FT_EEXIST naming the first index, and gives its leaf claim back;
+ * metas without a statement hash (all zeros) are never compared; the
+ * index survives a reopen.
+ */
+START_TEST(test_statements)
+{
+	char *dir = new_store(0);
+	signer sg;
+	ft_store *s;
+	ft_store_item it[4];
+	uint8_t b[4][64];
+	uint8_t im[1][32], kk[1][32];
+	uint64_t ns = 0, idx = 0;
+	ft_store_reader r;
+
+	dg(im[0], 0x31, 0);
+	dg(kk[0], 0x41, 0);
+	ft_store_meta *a = meta_make(FT_EVENT_RELEASE, FT_REVOKE_NONE, NULL,
+				     im, 1, kk, 1, 1);
+	ft_store_meta *a2 = meta_make(FT_EVENT_RELEASE, FT_REVOKE_NONE, NULL,
+				      im, 1, kk, 1, 2);
+	ft_store_meta *z1 = meta_make(FT_EVENT_BUILD, FT_REVOKE_NONE, NULL,
+				      im, 1, kk, 1, 3);
+	ft_store_meta *z2 = meta_make(FT_EVENT_BUILD, FT_REVOKE_NONE, NULL,
+				      im, 1, kk, 1, 4);
+	memset(a->statement, 0x5a, 32);
+	memset(a2->statement, 0x5a, 32); /* the same statement */
+
+	signer_init(&sg);
+	s = open_ok(dir, 0);
+	/* a at 0; its re-encoding a2 (other bytes) refused in the same
+	 * batch; z1 and z2 have no statement hash: both go in. */
+	ev_item(&it[0], b[0], 300, a);
+	ev_item(&it[1], b[1], 301, a2);
+	ev_item(&it[2], b[2], 302, z1);
+	ev_item(&it[3], b[3], 303, z2);
+	ck_assert_int_eq(ft_store_append(s, it, 4, sign_cb, &sg, &ns), 0);
+	ck_assert_uint_eq(ns, 3);
+	expect_appended(&it[0], 0);
+	ck_assert_int_eq(it[1].rejected, FT_EEXIST);
+	ck_assert_uint_eq(it[1].rejected_by, 0);
+	ck_assert_int_eq(it[1].dup, 0);
+	expect_appended(&it[2], 1);
+	expect_appended(&it[3], 2);
+	ft_store_close(s);
+
+	/* After a reopen: a2 again is refused, a (same bytes) is a dup. */
+	s = open_ok(dir, 0);
+	ev_item(&it[0], b[0], 301, a2);
+	ev_item(&it[1], b[1], 300, a);
+	ck_assert_int_eq(ft_store_append(s, it, 2, sign_cb, &sg, &ns), 0);
+	ck_assert_uint_eq(ns, 3);
+	ck_assert_int_eq(it[0].rejected, FT_EEXIST);
+	ck_assert_uint_eq(it[0].rejected_by, 0);
+	ck_assert_int_eq(it[1].dup, 1);
+	ck_assert_uint_eq(it[1].index, 0);
+	ck_assert_int_eq(ft_store_reader_init(s, &r), 0);
+	ck_assert_int_eq(ft_store_read_begin(&r), 0);
+	ck_assert_int_eq(ft_store_find_statement(&r, a->statement, &idx), 0);
+	ck_assert_uint_eq(idx, 0);
+	memset(a->statement, 0x5b, 32);
+	ck_assert_int_eq(ft_store_find_statement(&r, a->statement, &idx),
+			 FT_ENOTFOUND);
+	ft_store_read_end(&r);
+	ft_store_reader_free(&r);
+	ft_store_close(s);
+
+	free(a);
+	free(a2);
+	free(z1);
+	free(z2);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+/*
  * Schema 2 is written at creation; a schema-1 store (before firmware
  * events: no "subjects" or "revoked") is refused with a clear reason, as
  * is any other version, and a version-2 store missing them is corrupt.
@@ -2504,6 +2583,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_lineage);
 	tcase_add_test(tc, test_revocation);
 	tcase_add_test(tc, test_schema_version);
+	tcase_add_test(tc, test_statements);
 	suite_add_tcase(s, tc);
 	return s;
 }
