@@ -14,6 +14,7 @@
  * libftmerkle and static inline helpers of merkle/internal.h are used, so
  * this file links against the shared library.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -151,34 +152,45 @@ static int fail_json(const pctx *c, int code, const char *rule,
 
 /* ---- Strict base64 (RFC 4648 sections 4 and 5). */
 
+/*
+ * One table for both alphabets: the 6-bit value, plus B64_STD for '+' and
+ * '/', B64_URL for '-' and '_' (a string must not use both), B64_BAD for
+ * every other byte. A table, not branches: payloads are kilobytes and this
+ * runs for every submission.
+ */
+#define B64_STD 0x40
+#define B64_URL 0x80
+#define B64_BAD 0xff
+
+static uint8_t b64_tab[256];
+
+static void b64_tab_init(void)
+{
+	static const char std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				  "abcdefghijklmnopqrstuvwxyz0123456789";
+
+	memset(b64_tab, B64_BAD, sizeof(b64_tab));
+	for (int v = 0; v < 62; v++) {
+		b64_tab[(unsigned char)std[v]] = (uint8_t)v;
+	}
+	b64_tab['+'] = 62 | B64_STD;
+	b64_tab['/'] = 63 | B64_STD;
+	b64_tab['-'] = 62 | B64_URL;
+	b64_tab['_'] = 63 | B64_URL;
+}
+
 static int b64_val(unsigned char ch, int *alpha)
 {
-	if (ch >= 'A' && ch <= 'Z') {
-		return ch - 'A';
-	}
-	if (ch >= 'a' && ch <= 'z') {
-		return ch - 'a' + 26;
-	}
-	if (ch >= '0' && ch <= '9') {
-		return ch - '0' + 52;
-	}
-	/* alpha: 1 standard, 2 URL-safe; a string must not use both. */
-	switch (ch) {
-	case '+':
-		*alpha |= 1;
-		return 62;
-	case '/':
-		*alpha |= 1;
-		return 63;
-	case '-':
-		*alpha |= 2;
-		return 62;
-	case '_':
-		*alpha |= 2;
-		return 63;
-	default:
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	uint8_t t;
+
+	(void)pthread_once(&once, b64_tab_init);
+	t = b64_tab[ch];
+	if (t == B64_BAD) {
 		return -1;
 	}
+	*alpha |= t >> 6; /* 1 standard, 2 URL-safe */
+	return t & 0x3f;
 }
 
 /*
@@ -206,10 +218,21 @@ static int b64_decode(const char *in, size_t n, uint8_t *out, size_t cap,
 	if (d % 4 == 1 || (pad > 0 && (d % 4 == 0 || (d + pad) % 4 != 0))) {
 		return FT_EBASE64;
 	}
-	for (size_t i = 0; i < d; i++) {
-		if (b64_val((unsigned char)in[i], &alpha) < 0) {
-			return FT_EBASE64; /* also a third or inner '=' */
+	if (d > 0 && b64_val((unsigned char)in[0], &alpha) < 0) {
+		return FT_EBASE64; /* also initialises the table */
+	}
+	{
+		unsigned any = 0;
+
+		for (size_t i = 0; i < d; i++) {
+			uint8_t t = b64_tab[(unsigned char)in[i]];
+
+			if (t == B64_BAD) {
+				return FT_EBASE64; /* also a third or inner '=' */
+			}
+			any |= t;
 		}
+		alpha |= (int)((any >> 6) & 3);
 	}
 	if (alpha == 3) {
 		return FT_EBASE64;
@@ -229,8 +252,7 @@ static int b64_decode(const char *in, size_t n, uint8_t *out, size_t cap,
 		return FT_EBUFSIZE;
 	}
 	for (size_t i = 0; i < d; i++) {
-		acc = (acc << 6) | (uint32_t)b64_val((unsigned char)in[i],
-						     &alpha);
+		acc = (acc << 6) | (uint32_t)(b64_tab[(unsigned char)in[i]] & 0x3f);
 		if (i % 4 == 3) {
 			out[o++] = (uint8_t)(acc >> 16);
 			out[o++] = (uint8_t)(acc >> 8);
