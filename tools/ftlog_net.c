@@ -862,6 +862,127 @@ static void print_event(uint64_t index, const ft_event *ev,
 	putchar('\n');
 }
 
+static void jset(json_t *o, const char *k, json_t *v)
+{
+	if (v == NULL || json_object_set_new(o, k, v) != 0) {
+		fatal(EX_IOERR, "out of memory");
+	}
+}
+
+static json_t *jstrs(const char *const *v, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a != NULL && i < n; i++) {
+		if (json_array_append_new(a, json_string(v[i])) != 0) {
+			json_decref(a);
+			a = NULL;
+		}
+	}
+	if (a == NULL) {
+		fatal(EX_IOERR, "out of memory");
+	}
+	return a;
+}
+
+static json_t *jhex(const uint8_t d[32])
+{
+	char h[65];
+
+	hex_encode(d, 32, h);
+	return json_string(h);
+}
+
+/*
+ * The --json form of one verified event, built from the entry itself
+ * (never from the log's lineage record, which is unauthenticated): index
+ * and signers as checked, and the predicate's key fields as parsed.
+ */
+static json_t *event_json(uint64_t index, const ft_event *ev,
+			  const json_t *signers)
+{
+	json_t *o = json_object();
+
+	if (o == NULL) {
+		fatal(EX_IOERR, "out of memory");
+	}
+	jset(o, "index", json_integer((json_int_t)index));
+	jset(o, "kind", json_string(ft_event_kind_name(ev->kind)));
+	jset(o, "signers", json_deep_copy(signers));
+	switch (ev->kind) {
+	case FT_EVENT_BUILD:
+		jset(o, "build_type", json_string(ev->build_type));
+		jset(o, "builder_id", json_string(ev->builder_id));
+		break;
+	case FT_EVENT_RELEASE:
+		jset(o, "product", json_string(ev->product));
+		jset(o, "vendor", json_string(ev->vendor));
+		jset(o, "version", json_string(ev->version));
+		jset(o, "security_version",
+		     json_integer((json_int_t)ev->security_version));
+		jset(o, "hardware_models", jstrs(ev->hw, ev->n_hw));
+		if (ev->has_sbom) {
+			jset(o, "sbom_sha256", jhex(ev->sbom_sha256));
+		}
+		if (ev->has_build_index) {
+			jset(o, "build_index",
+			     json_integer((json_int_t)ev->build_index));
+		}
+		if (ev->evidence_type != NULL) {
+			json_t *e = json_object();
+
+			if (e == NULL) {
+				fatal(EX_IOERR, "out of memory");
+			}
+			jset(e, "type", json_string(ev->evidence_type));
+			jset(e, "sha256", jhex(ev->evidence_sha256));
+			jset(o, "evidence", e);
+		}
+		break;
+	case FT_EVENT_DISTRIBUTION:
+		jset(o, "product", json_string(ev->product));
+		jset(o, "channel", json_string(ev->channel));
+		if (ev->version != NULL) {
+			jset(o, "version", json_string(ev->version));
+		}
+		if (ev->n_regions > 0) {
+			jset(o, "regions", jstrs(ev->regions, ev->n_regions));
+		}
+		if (ev->n_slices > 0) {
+			jset(o, "network_slices",
+			     jstrs(ev->slices, ev->n_slices));
+		}
+		if (ev->uri != NULL) {
+			jset(o, "uri", json_string(ev->uri));
+		}
+		break;
+	case FT_EVENT_REVOCATION:
+		jset(o, "target", json_string(ev->revoke == FT_REVOKE_KEY
+						      ? "key"
+						      : "image"));
+		jset(o, "reason", json_string(ev->reason));
+		if (ev->product != NULL) {
+			jset(o, "product", json_string(ev->product));
+		}
+		if (ev->revoke == FT_REVOKE_KEY) {
+			char k[FT_KEY_STR_MAX + 1];
+			size_t kl;
+
+			if (ft_vkey_format(&ev->revoked_key, k, sizeof(k),
+					   &kl) != 0) {
+				fatal(EX_FAIL, "entry %llu: revoked key "
+					       "cannot be formatted",
+				      (unsigned long long)index);
+			}
+			jset(o, "key", json_string(k));
+		}
+		break;
+	default:
+		break;
+	}
+	return o;
+}
+
 /* Fetch every page of GET /lineage/HEX into one array of events. */
 static json_t *fetch_lineage(const logctx *l, const char *hex)
 {
@@ -968,7 +1089,7 @@ static int get_lineage(int argc, char **argv)
 	logctx l;
 	uint8_t d[32];
 	char hex[65], why[512], q[64];
-	json_t *all, *e;
+	json_t *all, *e, *verified;
 	ft_checkpoint cp;
 	ft_httpc_resp cr;
 	bundle_cache bc;
@@ -980,6 +1101,10 @@ static int get_lineage(int argc, char **argv)
 	digest_arg(&a, d, hex);
 	as_json = arg_get(&a, "json") != NULL;
 	all = fetch_lineage(&l, hex);
+	verified = json_array();
+	if (verified == NULL) {
+		fatal(EX_IOERR, "out of memory");
+	}
 	/* The checkpoint after the list: it covers every listed event. */
 	fetch_checkpoint(&l, &cp, &cr);
 	memset(&bc, 0, sizeof(bc));
@@ -1037,12 +1162,16 @@ static int get_lineage(int argc, char **argv)
 		}
 		if (!as_json) {
 			print_event(index, &ev, signers);
+		} else if (json_array_append_new(
+				   verified, event_json(index, &ev, signers)) !=
+			   0) {
+			fatal(EX_IOERR, "out of memory");
 		}
 		ft_event_free(&ev);
 	}
 	if (as_json) {
 		json_t *doc = json_pack("{s:s, s:O}", "digest", hex, "events",
-					all);
+					verified);
 		char *txt = doc ? json_dumps(doc, JSON_COMPACT |
 							  JSON_PRESERVE_ORDER)
 				: NULL;
@@ -1060,6 +1189,7 @@ static int get_lineage(int argc, char **argv)
 	ft_httpc_resp_free(&bc.r);
 	ft_httpc_resp_free(&cr);
 	json_decref(all);
+	json_decref(verified);
 	return EX_OK;
 }
 
