@@ -122,7 +122,10 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c.max_body_bytes, 65535);
 	ck_assert_uint_eq(c.map_size, UINT64_C(64) << 30);
 	ck_assert_uint_eq(c.health_max_age_ms, 10000);
-	expect_set(&c, "policy", "/etc/ftlog/policy.json", NULL);
+	ck_assert_int_eq(ft_config_set(&c, "policy", "/etc/ftlog/policy.json",
+				       NULL, 0),
+			 0);
+	ck_assert_str_eq(c.policy, "/etc/ftlog/policy.json");
 	ft_config_free(&c);
 	ck_assert_ptr_null(c.policy);
 	ft_config_free(&c); /* twice is harmless */

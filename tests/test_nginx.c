@@ -627,14 +627,14 @@ START_TEST(nginx_serves_the_same_bytes)
 		  0);
 	ft_skey_wipe(&stranger);
 	{
-		lh_resp a;
-		ck_assert(lh_http(port, "POST", "/add", bad, badlen, &a) == 0);
-		ck_assert_msg(a.status == 403 &&
-				      strncmp((const char *)a.body,
+		lh_resp ra;
+		ck_assert(lh_http(port, "POST", "/add", bad, badlen, &ra) == 0);
+		ck_assert_msg(ra.status == 403 &&
+				      strncmp((const char *)ra.body,
 					      "unknown-key:", 12) == 0,
-			      "unknown key via nginx: %d %s", a.status,
-			      (const char *)a.body);
-		lh_resp_free(&a);
+			      "unknown key via nginx: %d %s", ra.status,
+			      (const char *)ra.body);
+		lh_resp_free(&ra);
 	}
 	free(bad);
 
