@@ -467,13 +467,12 @@ void write_file_atomic(const char *path, const void *data, size_t len,
 void hash_file(const char *path, uint8_t out[32])
 {
 	enum { CHUNK = 64 * 1024 };
+	/* Static: fatal() may end the program halfway, with nothing to
+	 * free (one thread; the image streams through 64 KiB at a time). */
+	static uint8_t buf[CHUNK];
 	struct sha256_ctx ctx;
-	uint8_t *buf = malloc(CHUNK);
 	int fd;
 
-	if (buf == NULL) {
-		fatal(EX_IOERR, "out of memory");
-	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		fatal(EX_IOERR, "cannot open image %s: %s", path,
@@ -497,7 +496,6 @@ void hash_file(const char *path, uint8_t out[32])
 	}
 	(void)close(fd);
 	sha256_digest(&ctx, SHA256_DIGEST_SIZE, out);
-	free(buf);
 }
 
 void hex_encode(const uint8_t *in, size_t n, char *out)
