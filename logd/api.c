@@ -983,34 +983,6 @@ void ft_api_set_policy(ft_api *api, ft_policy *p)
 
 /* ---- GET /lineage/<hex> and GET /bundle/<hex>. */
 
-/* 64 lowercase hex digits -> 32 bytes; 0 or -1. */
-static int parse_digest(const char *s, size_t n, uint8_t out[32])
-{
-	size_t i;
-
-	if (n != 64) {
-		return -1;
-	}
-	for (i = 0; i < 64; i++) {
-		char c = s[i];
-		int v;
-
-		if (c >= '0' && c <= '9') {
-			v = c - '0';
-		} else if (c >= 'a' && c <= 'f') {
-			v = c - 'a' + 10;
-		} else {
-			return -1;
-		}
-		if ((i & 1) == 0) {
-			out[i / 2] = (uint8_t)(v << 4);
-		} else {
-			out[i / 2] |= (uint8_t)v;
-		}
-	}
-	return 0;
-}
-
 /* A growable output buffer for JSON answers. */
 struct obuf {
 	uint8_t *p;
@@ -1112,7 +1084,7 @@ static void h_lineage(ft_api *api, const ft_http_req *req, ft_resp *r)
 	char tail[64];
 	int err;
 
-	if (parse_digest(hex, hexlen, digest) != 0) {
+	if (hex_decode32(hex, hexlen, digest) != 0) {
 		(void)ft_resp_error(r, 400, "malformed digest: want 64 "
 					    "lowercase hex digits");
 		return;
@@ -1167,7 +1139,7 @@ static void h_bundle(ft_api *api, const ft_http_req *req, ft_resp *r)
 	char msg[160];
 	int err;
 
-	if (parse_digest(hex, hexlen, digest) != 0) {
+	if (hex_decode32(hex, hexlen, digest) != 0) {
 		(void)ft_resp_error(r, 400, "malformed digest: want 64 "
 					    "lowercase hex digits");
 		return;

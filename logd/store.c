@@ -564,24 +564,34 @@ int ft_store_get_bundle(ft_store_reader *r, uint64_t index,
 	return FT_OK;
 }
 
-int ft_store_find_leaf(ft_store_reader *r, const ft_hash *leaf,
-		       uint64_t *index)
+/* The be64 index stored under a 32-byte key of dbi ("leaves",
+ * "statements"): FT_ENOTFOUND if none. */
+static int find_index(ft_store_reader *r, MDB_dbi dbi, const uint8_t *key,
+		      uint64_t *index)
 {
 	MDB_val v;
 	int rc;
 
-	if (r == NULL || !r->active || leaf == NULL || index == NULL) {
+	if (r == NULL || !r->active || key == NULL || index == NULL) {
 		return FT_EINVAL;
 	}
-	if ((rc = get(r->s, r->txn, r->s->leaves, leaf->b, FT_HASH_LEN, &v)) !=
-	    0) {
+	if ((rc = get(r->s, r->txn, dbi, key, 32, &v)) != 0) {
 		return rc;
 	}
 	if (v.mv_size != 8) {
-		return corrupt(r->s, "leaf index has a bad length");
+		return corrupt(r->s, "stored index has a bad length");
 	}
 	*index = get_be64(v.mv_data);
 	return FT_OK;
+}
+
+int ft_store_find_leaf(ft_store_reader *r, const ft_hash *leaf,
+		       uint64_t *index)
+{
+	if (r == NULL || leaf == NULL) {
+		return FT_EINVAL;
+	}
+	return find_index(r, r->s->leaves, leaf->b, index);
 }
 
 /* ---- The firmware-event indexes. */
@@ -598,20 +608,10 @@ static int has_statement(const ft_store_meta *m)
 int ft_store_find_statement(ft_store_reader *r, const uint8_t hash[32],
 			    uint64_t *index)
 {
-	MDB_val v;
-	int rc;
-
-	if (r == NULL || !r->active || hash == NULL || index == NULL) {
+	if (r == NULL) {
 		return FT_EINVAL;
 	}
-	if ((rc = get(r->s, r->txn, r->s->statements, hash, 32, &v)) != 0) {
-		return rc;
-	}
-	if (v.mv_size != 8) {
-		return corrupt(r->s, "statement index has a bad length");
-	}
-	*index = get_be64(v.mv_data);
-	return FT_OK;
+	return find_index(r, r->s->statements, hash, index);
 }
 
 /*
