@@ -75,7 +75,9 @@ extern "C" {
 	X(FT_EUNKNOWN_KEY, -74, "signature by a key the policy does not know") \
 	X(FT_EUNAUTHORIZED, -75, "key not authorized for this kind or product") \
 	X(FT_ETHRESHOLD, -76, "not enough authorized signatures")              \
-	X(FT_EREVOKED, -77, "key or image has been revoked")
+	X(FT_EREVOKED, -77, "key or image has been revoked")                 \
+	X(FT_EDEVICE_POLICY, -80, "invalid device trust policy")             \
+	X(FT_ESTATE_CORRUPT, -81, "device state file is corrupted")
 
 enum ft_error {
 #define FT_ERR_ENUM_(name, val, msg) name = (val),
