@@ -39,6 +39,8 @@ max_len() {
 	proof) echo 4400 ;; # header, two hashes, 128 proof hashes
 	event) echo 8192 ;;  # envelopes of every kind fit; the parser caps at 64 KiB
 	policy) echo 8192 ;;
+	dpolicy) echo 8192 ;;
+	state) echo 16384 ;; # the state file cap
 	*) echo 4096 ;;
 	esac
 }
@@ -51,7 +53,7 @@ reason() {
 		"$1" | sed -E 's/^==[0-9]+== ?//; s/^ERROR: //;
 			s/ on address 0x[0-9a-f]+.*//; s/^.*runtime error:/UBSan:/')
 	frame='^ +#[0-9]+ 0x[0-9a-f]+ in ([^ ]+) [^ ]*'
-	at=$(grep -m1 -E "$frame(/merkle/|/event/|/logd/|/tests/fuzz/)[^ /]+\.[ch]" "$1" |
+	at=$(grep -m1 -E "$frame(/merkle/|/event/|/logd/|/client/|/tests/fuzz/)[^ /]+\.[ch]" "$1" |
 		sed -E "s|$frame/([^/ ]+\.[ch](:[0-9]+)?).*\$|\1 (\2)|")
 	[ -n "$r" ] || r="exit status $2"
 	if [ -n "$at" ]; then
