@@ -8,7 +8,7 @@
  * submission is bounded by max_signatures, whatever the envelope claims.
  *
  * Reasons are one line and bounded: anything quoted from the input (a field
- * name, a kind, a product, a keyid) is cut to QUOTE_MAX bytes and reduced to
+ * name, a kind, a product, a keyid) is cut to FT_JU_QUOTE_MAX bytes and reduced to
  * printable ASCII.
  */
 #include <errno.h>
@@ -29,13 +29,12 @@
 
 #include <ftlog/note.h>
 
+#include "event/jsonutil.h"
 #include "logd/policy.h"
 
 #define PATTERN_MAX 256      /* bytes of a product pattern */
 #define KEY_PATTERNS_MAX 64  /* patterns of one key */
 #define THRESHOLDS_MAX 64    /* release_thresholds entries */
-#define QUOTE_MAX 40         /* bytes of input quoted in a reason */
-#define QUOTE_BUF (QUOTE_MAX + 4)
 
 #define DEFAULT_MAX_ENTRY 65535
 #define DEFAULT_MAX_SIGS 4
@@ -74,73 +73,6 @@ struct ft_policy {
 	struct pkey *keys;         /* sorted by keyid (strcmp) */
 	size_t per_kind[NKINDS];   /* keys allowed each kind */
 };
-
-/* ---- Reasons. */
-
-static void vset(char *buf, size_t cap, const char *fmt, va_list ap)
-	__attribute__((format(printf, 3, 0)));
-
-/* Format into buf (if any) and keep it to one line of printable bytes. */
-static void vset(char *buf, size_t cap, const char *fmt, va_list ap)
-{
-	if (buf == NULL || cap == 0) {
-		return;
-	}
-	int n = vsnprintf(buf, cap, fmt, ap);
-	if (n < 0) {
-		buf[0] = '\0';
-		return;
-	}
-	for (char *c = buf; *c != '\0'; c++) {
-		unsigned char u = (unsigned char)*c;
-
-		if (u < 0x20 || u == 0x7f) {
-			*c = ' ';
-		}
-	}
-}
-
-static void set(char *buf, size_t cap, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set(char *buf, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vset(buf, cap, fmt, ap);
-	va_end(ap);
-}
-
-/*
- * Copy at most QUOTE_MAX bytes of s[0..n) into out (QUOTE_BUF bytes) as
- * printable ASCII: other bytes, '"' and '\\' become '?'; "..." marks a cut.
- */
-static const char *quote(char out[QUOTE_BUF], const char *s, size_t n)
-{
-	size_t k = n < QUOTE_MAX ? n : QUOTE_MAX;
-	size_t o = 0;
-
-	for (size_t i = 0; i < k; i++) {
-		unsigned char u = (unsigned char)s[i];
-
-		out[o++] = (u < 0x20 || u >= 0x7f || u == '"' || u == '\\')
-				   ? '?'
-				   : (char)u;
-	}
-	if (k < n) {
-		out[o++] = '.';
-		out[o++] = '.';
-		out[o++] = '.';
-	}
-	out[o] = '\0';
-	return out;
-}
-
-static const char *quotez(char out[QUOTE_BUF], const char *s)
-{
-	return quote(out, s, strnlen(s, QUOTE_MAX + 1));
-}
 
 /* ---- Freeing and reference counting. */
 
@@ -213,83 +145,34 @@ static int get_pattern(json_t *v, const char *path, char **out, char *err,
 		       size_t cap)
 {
 	if (!json_is_string(v)) {
-		set(err, cap, "%s: must be a string", path);
+		ft_ju_set(err, cap, "%s: must be a string", path);
 		return FT_ECONFIG;
 	}
 	const char *s = json_string_value(v);
 	size_t n = json_string_length(v);
-	char q[QUOTE_BUF];
+	char q[FT_JU_QUOTE_BUF];
 
 	if (n == 0 || n > PATTERN_MAX) {
-		set(err, cap, "%s: pattern must be 1..%d bytes", path,
+		ft_ju_set(err, cap, "%s: pattern must be 1..%d bytes", path,
 		    PATTERN_MAX);
 		return FT_ECONFIG;
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (!pattern_char((unsigned char)s[i])) {
-			set(err, cap,
+			ft_ju_set(err, cap,
 			    "%s: pattern \"%s\" may only hold A-Z a-z 0-9 . _ "
 			    "- * ?",
-			    path, quote(q, s, n));
+			    path, ft_ju_quote(q, s, n));
 			return FT_ECONFIG;
 		}
 	}
 	char *c = malloc(n + 1);
 	if (c == NULL) {
-		set(err, cap, "out of memory");
+		ft_ju_set(err, cap, "out of memory");
 		return FT_ENOMEM;
 	}
 	memcpy(c, s, n + 1);
 	*out = c;
-	return 0;
-}
-
-/* An integer in [min, max] at path (no reals, no negatives). */
-static int get_uint(json_t *v, const char *path, uint64_t min, uint64_t max,
-		    uint64_t *out, char *err, size_t cap)
-{
-	if (!json_is_integer(v)) {
-		set(err, cap, "%s: must be an integer", path);
-		return FT_ECONFIG;
-	}
-	json_int_t i = json_integer_value(v);
-	if (i < 0 || (uint64_t)i < min || (uint64_t)i > max) {
-		set(err, cap, "%s: %" JSON_INTEGER_FORMAT
-			      " is out of range %" PRIu64 "..%" PRIu64,
-		    path, i, min, max);
-		return FT_ECONFIG;
-	}
-	*out = (uint64_t)i;
-	return 0;
-}
-
-/*
- * Refuse any field of object o (at path; "" for the top level) not among
- * the NULL-terminated `known`.
- */
-static int check_fields(json_t *o, const char *path,
-			const char *const *known, char *err, size_t cap)
-{
-	const char *name;
-	json_t *v;
-
-	json_object_foreach(o, name, v) {
-		bool ok = false;
-
-		for (size_t i = 0; known[i] != NULL; i++) {
-			if (strcmp(name, known[i]) == 0) {
-				ok = true;
-				break;
-			}
-		}
-		if (!ok) {
-			char q[QUOTE_BUF];
-
-			set(err, cap, "%s%sunknown field \"%s\"", path,
-			    path[0] != '\0' ? ": " : "", quotez(q, name));
-			return FT_ECONFIG;
-		}
-	}
 	return 0;
 }
 
@@ -315,10 +198,10 @@ static int parse_key(ft_policy *p, size_t idx, json_t *o, char *err,
 
 	snprintf(path, sizeof path, "keys[%zu]", idx);
 	if (!json_is_object(o)) {
-		set(err, cap, "%s: must be an object", path);
+		ft_ju_set(err, cap, "%s: must be an object", path);
 		return FT_ECONFIG;
 	}
-	rc = check_fields(o, path, fields, err, cap);
+	rc = ft_ju_check_fields(o, path, fields, FT_ECONFIG, err, cap);
 	if (rc != 0) {
 		return rc;
 	}
@@ -326,28 +209,28 @@ static int parse_key(ft_policy *p, size_t idx, json_t *o, char *err,
 	/* "key": a note verifier key string, Ed25519. */
 	json_t *v = json_object_get(o, "key");
 	if (v == NULL) {
-		set(err, cap, "%s.key: missing", path);
+		ft_ju_set(err, cap, "%s.key: missing", path);
 		return FT_ECONFIG;
 	}
 	if (!json_is_string(v)) {
-		set(err, cap, "%s.key: must be a string", path);
+		ft_ju_set(err, cap, "%s.key: must be a string", path);
 		return FT_ECONFIG;
 	}
 	rc = ft_vkey_parse(json_string_value(v), json_string_length(v),
 			   &k->vk);
 	if (rc != 0) {
-		set(err, cap, "%s.key: invalid verifier key (%s)", path,
+		ft_ju_set(err, cap, "%s.key: invalid verifier key (%s)", path,
 		    ft_strerror(rc));
 		return FT_ECONFIG;
 	}
 	if (k->vk.type != FT_KEY_ED25519) {
-		set(err, cap, "%s.key: not an Ed25519 key (type 0x%02x)", path,
+		ft_ju_set(err, cap, "%s.key: not an Ed25519 key (type 0x%02x)", path,
 		    (unsigned)k->vk.type);
 		return FT_ECONFIG;
 	}
 	rc = ft_event_keyid(&k->vk, k->keyid, sizeof k->keyid);
 	if (rc != 0) {
-		set(err, cap, "%s.key: cannot form its keyid (%s)", path,
+		ft_ju_set(err, cap, "%s.key: cannot form its keyid (%s)", path,
 		    ft_strerror(rc));
 		return FT_ECONFIG;
 	}
@@ -355,33 +238,33 @@ static int parse_key(ft_policy *p, size_t idx, json_t *o, char *err,
 	/* "kinds": 1..4 distinct kind names. */
 	v = json_object_get(o, "kinds");
 	if (v == NULL) {
-		set(err, cap, "%s.kinds: missing", path);
+		ft_ju_set(err, cap, "%s.kinds: missing", path);
 		return FT_ECONFIG;
 	}
 	if (!json_is_array(v) || json_array_size(v) == 0) {
-		set(err, cap, "%s.kinds: must be a non-empty array", path);
+		ft_ju_set(err, cap, "%s.kinds: must be a non-empty array", path);
 		return FT_ECONFIG;
 	}
 	for (size_t j = 0; j < json_array_size(v); j++) {
 		json_t *s = json_array_get(v, j);
-		char q[QUOTE_BUF];
+		char q[FT_JU_QUOTE_BUF];
 
 		if (!json_is_string(s)) {
-			set(err, cap, "%s.kinds[%zu]: must be a string", path,
+			ft_ju_set(err, cap, "%s.kinds[%zu]: must be a string", path,
 			    j);
 			return FT_ECONFIG;
 		}
 		int kind = kind_from_name(json_string_value(s),
 					  json_string_length(s));
 		if (kind == 0) {
-			set(err, cap, "%s.kinds[%zu]: unknown kind \"%s\"",
+			ft_ju_set(err, cap, "%s.kinds[%zu]: unknown kind \"%s\"",
 			    path, j,
-			    quote(q, json_string_value(s),
+			    ft_ju_quote(q, json_string_value(s),
 				  json_string_length(s)));
 			return FT_ECONFIG;
 		}
 		if (k->kinds & (1u << kind)) {
-			set(err, cap, "%s.kinds[%zu]: duplicate kind \"%s\"",
+			ft_ju_set(err, cap, "%s.kinds[%zu]: duplicate kind \"%s\"",
 			    path, j, kind_names[kind]);
 			return FT_ECONFIG;
 		}
@@ -394,7 +277,7 @@ static int parse_key(ft_policy *p, size_t idx, json_t *o, char *err,
 	if (v != NULL) {
 		if (!json_is_array(v) || json_array_size(v) == 0 ||
 		    json_array_size(v) > KEY_PATTERNS_MAX) {
-			set(err, cap,
+			ft_ju_set(err, cap,
 			    "%s.products: must be an array of 1..%d patterns",
 			    path, KEY_PATTERNS_MAX);
 			return FT_ECONFIG;
@@ -403,13 +286,13 @@ static int parse_key(ft_policy *p, size_t idx, json_t *o, char *err,
 	}
 	k->products = calloc(n, sizeof *k->products);
 	if (k->products == NULL) {
-		set(err, cap, "out of memory");
+		ft_ju_set(err, cap, "out of memory");
 		return FT_ENOMEM;
 	}
 	if (v == NULL) {
 		k->products[0] = strdup("*");
 		if (k->products[0] == NULL) {
-			set(err, cap, "out of memory");
+			ft_ju_set(err, cap, "out of memory");
 			return FT_ENOMEM;
 		}
 		k->n_products = 1;
@@ -428,11 +311,11 @@ static int parse_key(ft_policy *p, size_t idx, json_t *o, char *err,
 		k->products[k->n_products++] = pat;
 		for (size_t m = 0; m < j; m++) {
 			if (strcmp(k->products[m], pat) == 0) {
-				char q[QUOTE_BUF];
+				char q[FT_JU_QUOTE_BUF];
 
-				set(err, cap,
+				ft_ju_set(err, cap,
 				    "%s: duplicate pattern \"%s\"", ppath,
-				    quotez(q, pat));
+				    ft_ju_quotez(q, pat));
 				return FT_ECONFIG;
 			}
 		}
@@ -448,7 +331,7 @@ static int parse_thresholds(ft_policy *p, json_t *a, char *err, size_t cap)
 	static const char *const fields[] = {"products", "threshold", NULL};
 
 	if (!json_is_array(a) || json_array_size(a) > THRESHOLDS_MAX) {
-		set(err, cap,
+		ft_ju_set(err, cap,
 		    "release_thresholds: must be an array of at most %d "
 		    "entries",
 		    THRESHOLDS_MAX);
@@ -460,7 +343,7 @@ static int parse_thresholds(ft_policy *p, json_t *a, char *err, size_t cap)
 	}
 	p->thr = calloc(n, sizeof *p->thr);
 	if (p->thr == NULL) {
-		set(err, cap, "out of memory");
+		ft_ju_set(err, cap, "out of memory");
 		return FT_ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -471,17 +354,17 @@ static int parse_thresholds(ft_policy *p, json_t *a, char *err, size_t cap)
 
 		snprintf(path, sizeof path, "release_thresholds[%zu]", i);
 		if (!json_is_object(o)) {
-			set(err, cap, "%s: must be an object", path);
+			ft_ju_set(err, cap, "%s: must be an object", path);
 			return FT_ECONFIG;
 		}
-		rc = check_fields(o, path, fields, err, cap);
+		rc = ft_ju_check_fields(o, path, fields, FT_ECONFIG, err, cap);
 		if (rc != 0) {
 			return rc;
 		}
 		json_t *v = json_object_get(o, "products");
 		snprintf(fpath, sizeof fpath, "%s.products", path);
 		if (v == NULL) {
-			set(err, cap, "%s: missing", fpath);
+			ft_ju_set(err, cap, "%s: missing", fpath);
 			return FT_ECONFIG;
 		}
 		rc = get_pattern(v, fpath, &p->thr[i].pattern, err, cap);
@@ -492,10 +375,10 @@ static int parse_thresholds(ft_policy *p, json_t *a, char *err, size_t cap)
 		v = json_object_get(o, "threshold");
 		snprintf(fpath, sizeof fpath, "%s.threshold", path);
 		if (v == NULL) {
-			set(err, cap, "%s: missing", fpath);
+			ft_ju_set(err, cap, "%s: missing", fpath);
 			return FT_ECONFIG;
 		}
-		rc = get_uint(v, fpath, 1, FT_POLICY_MAX_KEYS, &t, err, cap);
+		rc = ft_ju_get_uint(v, fpath, 1, FT_POLICY_MAX_KEYS, &t, FT_ECONFIG, err, cap);
 		if (rc != 0) {
 			return rc;
 		}
@@ -503,12 +386,12 @@ static int parse_thresholds(ft_policy *p, json_t *a, char *err, size_t cap)
 		for (size_t m = 0; m < i; m++) {
 			if (strcmp(p->thr[m].pattern, p->thr[i].pattern) ==
 			    0) {
-				char q[QUOTE_BUF];
+				char q[FT_JU_QUOTE_BUF];
 
-				set(err, cap,
+				ft_ju_set(err, cap,
 				    "%s.products: duplicate pattern \"%s\" "
 				    "(release_thresholds[%zu] wins)",
-				    path, quotez(q, p->thr[i].pattern), m);
+				    path, ft_ju_quotez(q, p->thr[i].pattern), m);
 				return FT_ECONFIG;
 			}
 		}
@@ -527,14 +410,14 @@ static int parse_keys(ft_policy *p, json_t *a, char *err, size_t cap)
 {
 	if (!json_is_array(a) || json_array_size(a) == 0 ||
 	    json_array_size(a) > FT_POLICY_MAX_KEYS) {
-		set(err, cap, "keys: must be an array of 1..%d keys",
+		ft_ju_set(err, cap, "keys: must be an array of 1..%d keys",
 		    FT_POLICY_MAX_KEYS);
 		return FT_ECONFIG;
 	}
 	size_t n = json_array_size(a);
 	p->keys = calloc(n, sizeof *p->keys);
 	if (p->keys == NULL) {
-		set(err, cap, "out of memory");
+		ft_ju_set(err, cap, "out of memory");
 		return FT_ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -546,20 +429,20 @@ static int parse_keys(ft_policy *p, json_t *a, char *err, size_t cap)
 		const struct pkey *k = &p->keys[i];
 		for (size_t j = 0; j < i; j++) {
 			const struct pkey *o = &p->keys[j];
-			char q[QUOTE_BUF];
+			char q[FT_JU_QUOTE_BUF];
 
 			if (o->vk.name_len == k->vk.name_len &&
 			    memcmp(o->vk.name, k->vk.name, k->vk.name_len) ==
 				    0) {
-				set(err, cap,
+				ft_ju_set(err, cap,
 				    "keys[%zu].key: duplicate key name \"%s\" "
 				    "(also keys[%zu])",
-				    i, quote(q, k->vk.name, k->vk.name_len),
+				    i, ft_ju_quote(q, k->vk.name, k->vk.name_len),
 				    j);
 				return FT_ECONFIG;
 			}
 			if (memcmp(o->vk.pk, k->vk.pk, 32) == 0) {
-				set(err, cap,
+				ft_ju_set(err, cap,
 				    "keys[%zu].key: duplicate public key "
 				    "(also keys[%zu])",
 				    i, j);
@@ -587,20 +470,20 @@ static int parse_root(ft_policy *p, json_t *root, char *err, size_t cap)
 	int rc;
 
 	if (!json_is_object(root)) {
-		set(err, cap, "policy: must be a JSON object");
+		ft_ju_set(err, cap, "policy: must be a JSON object");
 		return FT_ECONFIG;
 	}
 	/* The version first: a newer file's fields are then explained. */
 	json_t *v = json_object_get(root, "ftlog_policy");
 	if (v == NULL) {
-		set(err, cap, "ftlog_policy: missing (must be 1)");
+		ft_ju_set(err, cap, "ftlog_policy: missing (must be 1)");
 		return FT_ECONFIG;
 	}
 	if (!json_is_integer(v) || json_integer_value(v) != 1) {
-		set(err, cap, "ftlog_policy: must be 1");
+		ft_ju_set(err, cap, "ftlog_policy: must be 1");
 		return FT_ECONFIG;
 	}
-	rc = check_fields(root, "", fields, err, cap);
+	rc = ft_ju_check_fields(root, "", fields, FT_ECONFIG, err, cap);
 	if (rc != 0) {
 		return rc;
 	}
@@ -609,24 +492,22 @@ static int parse_root(ft_policy *p, json_t *root, char *err, size_t cap)
 	p->max_sigs = DEFAULT_MAX_SIGS;
 	p->threshold = DEFAULT_THRESHOLD;
 	if ((v = json_object_get(root, "max_entry_bytes")) != NULL) {
-		rc = get_uint(v, "max_entry_bytes", 1, FT_EVENT_MAX_BYTES, &u,
-			      err, cap);
+		rc = ft_ju_get_uint(v, "max_entry_bytes", 1, FT_EVENT_MAX_BYTES, &u, FT_ECONFIG, err, cap);
 		if (rc != 0) {
 			return rc;
 		}
 		p->max_entry = (size_t)u;
 	}
 	if ((v = json_object_get(root, "max_signatures")) != NULL) {
-		rc = get_uint(v, "max_signatures", 1, FT_EVENT_MAX_SIGS, &u,
-			      err, cap);
+		rc = ft_ju_get_uint(v, "max_signatures", 1, FT_EVENT_MAX_SIGS, &u, FT_ECONFIG, err, cap);
 		if (rc != 0) {
 			return rc;
 		}
 		p->max_sigs = (size_t)u;
 	}
 	if ((v = json_object_get(root, "release_threshold")) != NULL) {
-		rc = get_uint(v, "release_threshold", 1, FT_POLICY_MAX_KEYS,
-			      &u, err, cap);
+		rc = ft_ju_get_uint(v, "release_threshold", 1, FT_POLICY_MAX_KEYS,
+			      &u, FT_ECONFIG, err, cap);
 		if (rc != 0) {
 			return rc;
 		}
@@ -640,7 +521,7 @@ static int parse_root(ft_policy *p, json_t *root, char *err, size_t cap)
 	}
 	v = json_object_get(root, "keys");
 	if (v == NULL) {
-		set(err, cap, "keys: missing");
+		ft_ju_set(err, cap, "keys: missing");
 		return FT_ECONFIG;
 	}
 	return parse_keys(p, v, err, cap);
@@ -649,36 +530,26 @@ static int parse_root(ft_policy *p, json_t *root, char *err, size_t cap)
 int ft_policy_parse(const uint8_t *buf, size_t len, ft_policy **out,
 		    char *err, size_t cap)
 {
-	json_error_t jerr;
-
-	set(err, cap, "%s", "");
+	ft_ju_set(err, cap, "%s", "");
 	if (buf == NULL || out == NULL) {
-		set(err, cap, "policy: no input");
+		ft_ju_set(err, cap, "policy: no input");
 		return FT_EINVAL;
 	}
 	if (len > FT_POLICY_FILE_MAX) {
-		set(err, cap, "policy: larger than %d bytes",
+		ft_ju_set(err, cap, "policy: larger than %d bytes",
 		    FT_POLICY_FILE_MAX);
 		return FT_ECONFIG;
 	}
-	/* Without JSON_DECODE_ANY the text must be one object or array;
-	 * jansson refuses trailing bytes (but white space) itself, and
-	 * "\u0000" in strings unless JSON_ALLOW_NUL is given. */
-	json_t *root = json_loadb((const char *)buf, len,
-				  JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL) {
-		if (json_error_code(&jerr) == json_error_out_of_memory) {
-			set(err, cap, "out of memory");
-			return FT_ENOMEM;
-		}
-		set(err, cap, "json: line %d column %d: %s", jerr.line,
-		    jerr.column, jerr.text);
-		return FT_ECONFIG;
+	json_t *root = NULL;
+	int lrc = ft_ju_load(buf, len, &root, FT_ECONFIG, err, cap);
+
+	if (lrc != 0) {
+		return lrc;
 	}
 	ft_policy *p = calloc(1, sizeof *p);
 	if (p == NULL) {
 		json_decref(root);
-		set(err, cap, "out of memory");
+		ft_ju_set(err, cap, "out of memory");
 		return FT_ENOMEM;
 	}
 	atomic_init(&p->refs, 1);
@@ -688,81 +559,34 @@ int ft_policy_parse(const uint8_t *buf, size_t len, ft_policy **out,
 		policy_free(p);
 		return rc;
 	}
-	set(err, cap, "%s", "");
+	ft_ju_set(err, cap, "%s", "");
 	*out = p;
 	return 0;
 }
 
 int ft_policy_load(const char *path, ft_policy **out, char *err, size_t cap)
 {
-	struct stat st;
 	uint8_t *buf = NULL;
-	size_t got = 0;
-	int rc = FT_EIO;
+	size_t len = 0;
+	char perr[256];
+	int rc;
 
 	if (path == NULL || out == NULL) {
-		set(err, cap, "policy: no file");
+		ft_ju_set(err, cap, "policy: no file");
 		return FT_EINVAL;
 	}
-	/* O_NONBLOCK: a FIFO must not hang us before fstat refuses it. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		set(err, cap, "%s: cannot open: %s", path, strerror(errno));
-		return FT_EIO;
-	}
-	if (fstat(fd, &st) != 0) {
-		set(err, cap, "%s: cannot stat: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		set(err, cap, "%s: not a regular file", path);
-		rc = FT_ECONFIG;
-		goto out;
-	}
-	if (st.st_size < 0 || st.st_size > FT_POLICY_FILE_MAX) {
-		set(err, cap, "%s: larger than %d bytes", path,
-		    FT_POLICY_FILE_MAX);
-		rc = FT_ECONFIG;
-		goto out;
-	}
-	/* One byte more than allowed, to see a file that grew meanwhile. */
-	buf = malloc((size_t)FT_POLICY_FILE_MAX + 1);
-	if (buf == NULL) {
-		set(err, cap, "out of memory");
-		rc = FT_ENOMEM;
-		goto out;
-	}
-	for (;;) {
-		if (got > FT_POLICY_FILE_MAX) {
-			set(err, cap, "%s: larger than %d bytes", path,
-			    FT_POLICY_FILE_MAX);
-			rc = FT_ECONFIG;
-			goto out;
-		}
-		ssize_t r = read(fd, buf + got, FT_POLICY_FILE_MAX + 1 - got);
-		if (r < 0) {
-			if (errno == EINTR) {
-				continue;
-			}
-			set(err, cap, "%s: cannot read: %s", path,
-			    strerror(errno));
-			goto out;
-		}
-		if (r == 0) {
-			break;
-		}
-		got += (size_t)r;
-	}
-	char perr[256];
-	rc = ft_policy_parse(buf, got, out, perr, sizeof perr);
+	rc = ft_ju_read_file(path, FT_POLICY_FILE_MAX, FT_ECONFIG, FT_ECONFIG,
+			     &buf, &len, err, cap);
 	if (rc != 0) {
-		set(err, cap, "%s: %s", path, perr);
-	} else {
-		set(err, cap, "%s", "");
+		return rc;
 	}
-out:
+	rc = ft_policy_parse(buf, len, out, perr, sizeof perr);
 	free(buf);
-	close(fd); /* read only: nothing to lose */
+	if (rc != 0) {
+		ft_ju_set(err, cap, "%s: %s", path, perr);
+	} else {
+		ft_ju_set(err, cap, "%s", "");
+	}
 	return rc;
 }
 
@@ -870,7 +694,7 @@ static void add(char *buf, size_t cap, size_t *o, const char *fmt, ...)
 void ft_policy_describe(const ft_policy *p, char *buf, size_t cap)
 {
 	size_t o = 0;
-	char q[QUOTE_BUF];
+	char q[FT_JU_QUOTE_BUF];
 
 	if (buf == NULL || cap == 0) {
 		return;
@@ -884,7 +708,7 @@ void ft_policy_describe(const ft_policy *p, char *buf, size_t cap)
 	    p->per_kind[FT_EVENT_REVOCATION], p->threshold);
 	for (size_t i = 0; i < p->n_thr && i < 4; i++) {
 		add(buf, cap, &o, "%s%s: %zu", i == 0 ? " (" : ", ",
-		    quotez(q, p->thr[i].pattern), p->thr[i].threshold);
+		    ft_ju_quotez(q, p->thr[i].pattern), p->thr[i].threshold);
 	}
 	if (p->n_thr > 4) {
 		add(buf, cap, &o, ", %zu more", p->n_thr - 4);
@@ -914,7 +738,7 @@ void ft_policy_describe(const ft_policy *p, char *buf, size_t cap)
 			    "; warning: \"%s\" can never be released "
 			    "(threshold %zu, %zu release keys, max "
 			    "signatures %zu)",
-			    quotez(q, p->thr[i].pattern), p->thr[i].threshold,
+			    ft_ju_quotez(q, p->thr[i].pattern), p->thr[i].threshold,
 			    have, p->max_sigs);
 		}
 	}
@@ -1170,20 +994,20 @@ int ft_policy_check(const ft_policy *p, const uint8_t *entry, size_t len,
 	const struct pkey *by_sig[FT_EVENT_MAX_SIGS];
 	const struct pkey *signers[FT_EVENT_MAX_SIGS];
 	size_t nsigners = 0;
-	char q[QUOTE_BUF];
+	char q[FT_JU_QUOTE_BUF];
 	int rc;
 
 	memset(&ev, 0, sizeof ev);
-	set(reason, cap, "%s", "");
+	ft_ju_set(reason, cap, "%s", "");
 	if (p == NULL || meta == NULL || (entry == NULL && len != 0)) {
-		set(reason, cap, "internal: bad arguments");
+		ft_ju_set(reason, cap, "internal: bad arguments");
 		return FT_EINVAL;
 	}
 	*meta = NULL;
 
 	/* too-large: before parsing anything. */
 	if (len > p->max_entry) {
-		set(reason, cap, "too-large: entry is %zu bytes, the limit is %zu",
+		ft_ju_set(reason, cap, "too-large: entry is %zu bytes, the limit is %zu",
 		    len, p->max_entry);
 		return FT_ETOOBIG;
 	}
@@ -1196,7 +1020,7 @@ int ft_policy_check(const ft_policy *p, const uint8_t *entry, size_t len,
 	}
 
 	if (ev.n_sigs > p->max_sigs) {
-		set(reason, cap, "signatures: %zu signatures, the limit is %zu",
+		ft_ju_set(reason, cap, "signatures: %zu signatures, the limit is %zu",
 		    ev.n_sigs, p->max_sigs);
 		rc = FT_ETOOBIG;
 		goto out;
@@ -1207,7 +1031,7 @@ int ft_policy_check(const ft_policy *p, const uint8_t *entry, size_t len,
 		const char *kid = ev.sigs[i].keyid;
 
 		if (kid[0] == '\0') {
-			set(reason, cap,
+			ft_ju_set(reason, cap,
 			    "unknown-key: signature %zu has no keyid (ftlog "
 			    "requires \"<name>+<hex8>\")",
 			    i);
@@ -1216,10 +1040,10 @@ int ft_policy_check(const ft_policy *p, const uint8_t *entry, size_t len,
 		}
 		by_sig[i] = find_key(p, kid);
 		if (by_sig[i] == NULL) {
-			set(reason, cap,
+			ft_ju_set(reason, cap,
 			    "unknown-key: signature %zu keyid \"%s\" is not a "
 			    "policy key",
-			    i, quotez(q, kid));
+			    i, ft_ju_quotez(q, kid));
 			rc = FT_EUNKNOWN_KEY;
 			goto out;
 		}
@@ -1229,10 +1053,10 @@ int ft_policy_check(const ft_policy *p, const uint8_t *entry, size_t len,
 	for (size_t i = 0; i < ev.n_sigs; i++) {
 		rc = ft_event_verify(&ev, i, &by_sig[i]->vk);
 		if (rc != 0) {
-			set(reason, cap,
+			ft_ju_set(reason, cap,
 			    "signature: signature %zu by \"%s\" does not "
 			    "verify",
-			    i, quotez(q, by_sig[i]->keyid));
+			    i, ft_ju_quotez(q, by_sig[i]->keyid));
 			/* Whatever the cause (FT_EINVAL cannot happen:
 			 * policy keys are Ed25519), fail closed. */
 			rc = FT_ENOTE_BADSIG;
@@ -1250,9 +1074,9 @@ int ft_policy_check(const ft_policy *p, const uint8_t *entry, size_t len,
 	/* kind. */
 	for (size_t i = 0; i < nsigners; i++) {
 		if (!(signers[i]->kinds & (1u << ev.kind))) {
-			set(reason, cap,
+			ft_ju_set(reason, cap,
 			    "kind: key \"%s\" may not sign %s events",
-			    quote(q, signers[i]->vk.name,
+			    ft_ju_quote(q, signers[i]->vk.name,
 				  signers[i]->vk.name_len),
 			    kind_names[ev.kind]);
 			rc = FT_EUNAUTHORIZED;
@@ -1263,26 +1087,26 @@ int ft_policy_check(const ft_policy *p, const uint8_t *entry, size_t len,
 	/* product: builds carry none; a key revocation may have none. */
 	if (ev.kind != FT_EVENT_BUILD) {
 		for (size_t i = 0; i < nsigners; i++) {
-			char q2[QUOTE_BUF];
+			char q2[FT_JU_QUOTE_BUF];
 
 			if (key_allows_product(signers[i], ev.product)) {
 				continue;
 			}
 			if (ev.product == NULL) {
-				set(reason, cap,
+				ft_ju_set(reason, cap,
 				    "product: key \"%s\" may not sign %s "
 				    "events without a product (that needs "
 				    "the pattern \"*\")",
-				    quote(q, signers[i]->vk.name,
+				    ft_ju_quote(q, signers[i]->vk.name,
 					  signers[i]->vk.name_len),
 				    kind_names[ev.kind]);
 			} else {
-				set(reason, cap,
+				ft_ju_set(reason, cap,
 				    "product: key \"%s\" may not sign for "
 				    "product \"%s\"",
-				    quote(q, signers[i]->vk.name,
+				    ft_ju_quote(q, signers[i]->vk.name,
 					  signers[i]->vk.name_len),
-				    quotez(q2, ev.product));
+				    ft_ju_quotez(q2, ev.product));
 			}
 			rc = FT_EUNAUTHORIZED;
 			goto out;
@@ -1294,11 +1118,11 @@ int ft_policy_check(const ft_policy *p, const uint8_t *entry, size_t len,
 		size_t need = release_threshold(p, ev.product);
 
 		if (nsigners < need) {
-			set(reason, cap,
+			ft_ju_set(reason, cap,
 			    "threshold: %zu distinct release key%s signed, "
 			    "product \"%s\" needs %zu",
 			    nsigners, nsigners == 1 ? "" : "s",
-			    quotez(q, ev.product), need);
+			    ft_ju_quotez(q, ev.product), need);
 			rc = FT_ETHRESHOLD;
 			goto out;
 		}
@@ -1306,7 +1130,7 @@ int ft_policy_check(const ft_policy *p, const uint8_t *entry, size_t len,
 
 	rc = make_meta(&ev, signers, nsigners, meta);
 	if (rc != 0) {
-		set(reason, cap, "internal: %s", ft_strerror(rc));
+		ft_ju_set(reason, cap, "internal: %s", ft_strerror(rc));
 	}
 out:
 	ft_event_free(&ev);
