@@ -72,17 +72,17 @@ static int get_key(json_t *v, const char *path, uint8_t type, ft_vkey *k,
 }
 
 /*
- * The "keys" array of `section` ("witnesses" or "vendor"): min..max keys
+ * The key array `field` ("witnesses.keys", "vendor.keys", ...): min..max keys
  * of `type`, distinct by name and by public key, into keys[], count *n.
  */
-static int get_keys(json_t *a, const char *section, size_t min, size_t max,
+static int get_keys(json_t *a, const char *field, size_t min, size_t max,
 		    uint8_t type, ft_vkey *keys, size_t *n, char *err,
 		    size_t cap)
 {
 	if (!json_is_array(a) || json_array_size(a) < min ||
 	    json_array_size(a) > max) {
-		ft_ju_set(err, cap, "%s.keys: must be an array of %zu..%zu keys",
-		    section, min, max);
+		ft_ju_set(err, cap, "%s: must be an array of %zu..%zu keys",
+		    field, min, max);
 		return PERR;
 	}
 	size_t cnt = json_array_size(a);
@@ -90,7 +90,7 @@ static int get_keys(json_t *a, const char *section, size_t min, size_t max,
 		char path[64];
 		char q[FT_JU_QUOTE_BUF];
 
-		snprintf(path, sizeof path, "%s.keys[%zu]", section, i);
+		snprintf(path, sizeof path, "%s[%zu]", field, i);
 		int rc = get_key(json_array_get(a, i), path, type, &keys[i],
 				 err, cap);
 		if (rc != 0) {
@@ -102,17 +102,17 @@ static int get_keys(json_t *a, const char *section, size_t min, size_t max,
 				   keys[i].name_len) == 0) {
 				ft_ju_set(err, cap,
 				    "%s: duplicate key name \"%s\" (also "
-				    "%s.keys[%zu])",
+				    "%s[%zu])",
 				    path,
 				    ft_ju_quote(q, keys[i].name, keys[i].name_len),
-				    section, j);
+				    field, j);
 				return PERR;
 			}
 			if (memcmp(keys[j].pk, keys[i].pk, 32) == 0) {
 				ft_ju_set(err, cap,
 				    "%s: duplicate public key (also "
-				    "%s.keys[%zu])",
-				    path, section, j);
+				    "%s[%zu])",
+				    path, field, j);
 				return PERR;
 			}
 		}
@@ -203,7 +203,7 @@ static int parse_witnesses(ft_dpolicy *p, json_t *v, char *err, size_t cap)
 		ft_ju_set(err, cap, "witnesses.keys: missing");
 		return PERR;
 	}
-	rc = get_keys(a, "witnesses", 0, FT_DPOLICY_MAX_WITNESSES,
+	rc = get_keys(a, "witnesses.keys", 0, FT_DPOLICY_MAX_WITNESSES,
 		      FT_KEY_COSIG_V1, p->witnesses, &p->n_witnesses, err,
 		      cap);
 	if (rc != 0) {
@@ -231,7 +231,8 @@ static int parse_witnesses(ft_dpolicy *p, json_t *v, char *err, size_t cap)
 
 static int parse_vendor(ft_dpolicy *p, json_t *v, char *err, size_t cap)
 {
-	static const char *const fields[] = {"threshold", "keys", NULL};
+	static const char *const fields[] = {"threshold", "keys", "revoked",
+					     NULL};
 	uint64_t u;
 
 	if (v == NULL) {
@@ -247,7 +248,7 @@ static int parse_vendor(ft_dpolicy *p, json_t *v, char *err, size_t cap)
 		ft_ju_set(err, cap, "vendor.keys: missing");
 		return PERR;
 	}
-	rc = get_keys(a, "vendor", 1, FT_DPOLICY_MAX_VENDOR_KEYS,
+	rc = get_keys(a, "vendor.keys", 1, FT_DPOLICY_MAX_VENDOR_KEYS,
 		      FT_KEY_ED25519, p->vendor, &p->n_vendor, err, cap);
 	if (rc != 0) {
 		return rc;
@@ -259,6 +260,38 @@ static int parse_vendor(ft_dpolicy *p, json_t *v, char *err, size_t cap)
 		if (rc != 0) {
 			ft_ju_set(err, cap, "vendor.keys[%zu]: cannot form its "
 				      "keyid (%s)",
+			    i, ft_strerror(rc));
+			return PERR;
+		}
+	}
+	a = json_object_get(v, "revoked");
+	if (a != NULL) {
+		rc = get_keys(a, "vendor.revoked", 0, FT_DPOLICY_MAX_REVOKED,
+			      FT_KEY_ED25519, p->revoked, &p->n_revoked, err,
+			      cap);
+		if (rc != 0) {
+			return rc;
+		}
+	}
+	for (size_t i = 0; i < p->n_revoked; i++) {
+		for (size_t j = 0; j < p->n_vendor; j++) {
+			if (memcmp(p->revoked[i].pk, p->vendor[j].pk, 32) ==
+				    0 ||
+			    (p->revoked[i].name_len == p->vendor[j].name_len &&
+			     memcmp(p->revoked[i].name, p->vendor[j].name,
+				    p->vendor[j].name_len) == 0)) {
+				ft_ju_set(err, cap,
+				    "vendor.revoked[%zu]: also in vendor.keys "
+				    "(vendor.keys[%zu])",
+				    i, j);
+				return PERR;
+			}
+		}
+		rc = ft_event_keyid(&p->revoked[i], p->revoked_keyid[i],
+				    sizeof p->revoked_keyid[i]);
+		if (rc != 0) {
+			ft_ju_set(err, cap, "vendor.revoked[%zu]: cannot form "
+				      "its keyid (%s)",
 			    i, ft_strerror(rc));
 			return PERR;
 		}
@@ -430,6 +463,20 @@ int ft_dpolicy_vendor_index(const ft_dpolicy *p, const char *keyid)
 		/* strcmp stops at our NUL: it reads at most as many bytes of
 		 * keyid as our keyid is long, plus one. */
 		if (strcmp(p->vendor_keyid[i], keyid) == 0) {
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+int ft_dpolicy_revoked_index(const ft_dpolicy *p, const char *keyid)
+{
+	if (p == NULL || keyid == NULL) {
+		return -1;
+	}
+	for (size_t i = 0; i < p->n_revoked && i < FT_DPOLICY_MAX_REVOKED;
+	     i++) {
+		if (strcmp(p->revoked_keyid[i], keyid) == 0) {
 			return (int)i;
 		}
 	}

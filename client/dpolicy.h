@@ -1,7 +1,7 @@
 /*
  * client/dpolicy.h - the device trust policy (docs/device-policy.md).
  *
- * Internal to libftclient: not installed. The policy says which log the
+ * Internal to libftclient (the struct is public, in ftlog/client.h). The policy says which log the
  * device believes (its origin and Ed25519 note key), which witnesses must
  * cosign the log's checkpoints (k of n cosignature/v1 keys), which vendor
  * keys sign releases and how many must agree, the device's product and
@@ -21,47 +21,9 @@
 #include <ftlog/common.h>
 #include <ftlog/event.h>
 #include <ftlog/note.h>
+#include <ftlog/client.h>
 
-#define FT_DPOLICY_MAX_WITNESSES 16
-#define FT_DPOLICY_MAX_VENDOR_KEYS 16
-#define FT_DPOLICY_FILE_MAX 65536 /* bytes of a policy file */
-#define FT_DPOLICY_NAME_MAX 256   /* bytes of product / hardware_model */
-
-#define FT_DPOLICY_AGE_MIN 60             /* seconds */
-#define FT_DPOLICY_AGE_MAX 31536000       /* 365 days */
-#define FT_DPOLICY_AGE_DEFAULT 604800     /* 7 days */
-
-typedef struct ft_dpolicy {
-	/* The log's note verifier key (FT_KEY_ED25519). Its name is the
-	 * log's origin: log.name, log.name_len. */
-	ft_vkey log;
-
-	/* Witness cosignature/v1 keys (FT_KEY_COSIG_V1), distinct by name
-	 * and by public key; quorum <= n_witnesses. */
-	size_t n_witnesses;
-	ft_vkey witnesses[FT_DPOLICY_MAX_WITNESSES];
-	unsigned quorum;
-
-	/* Vendor release keys (FT_KEY_ED25519), 1..16, distinct by name and
-	 * by public key; 1 <= threshold <= n_vendor. vendor_keyid[i] is the
-	 * DSSE keyid of vendor[i] ("<name>+<hex8>", ft_event_keyid). */
-	size_t n_vendor;
-	ft_vkey vendor[FT_DPOLICY_MAX_VENDOR_KEYS];
-	unsigned threshold;
-	char vendor_keyid[FT_DPOLICY_MAX_VENDOR_KEYS][FT_EVENT_KEYID_MAX + 1];
-
-	/* NUL-terminated; product is [A-Za-z0-9._-]{1,256}, hardware_model
-	 * printable ASCII without space (0x21..0x7e), 1..256 bytes. */
-	char product[FT_DPOLICY_NAME_MAX + 1];
-	char hardware_model[FT_DPOLICY_NAME_MAX + 1];
-
-	/* Maximum checkpoint age in seconds, 60..31536000. */
-	uint64_t max_age_s;
-
-	/* 1 when quorum is 0: witnesses are not required. Allowed for labs
-	 * only; the caller must print a warning. */
-	int warn_no_quorum;
-} ft_dpolicy;
+/* ft_dpolicy and its limits are in the public header. */
 
 /*
  * Parse a policy from buf[0..len) (not NUL-terminated; not kept). Strict:
@@ -105,5 +67,8 @@ FT_WUR int ft_dpolicy_load(const char *path, ft_dpolicy *out, char *err,
  * at most one match, since vendor key names are distinct.
  */
 int ft_dpolicy_vendor_index(const ft_dpolicy *p, const char *keyid);
+
+/* The same among the revoked vendor keys (vendor.revoked). */
+int ft_dpolicy_revoked_index(const ft_dpolicy *p, const char *keyid);
 
 #endif

@@ -26,29 +26,9 @@
 
 #include <ftlog/common.h>
 #include <ftlog/merkle.h>
+#include <ftlog/client.h>
 
-#define FT_STATE_MAX_PRODUCTS 32
-#define FT_STATE_PRODUCT_MAX 256 /* bytes of a product name */
-#define FT_STATE_FILE_MAX 16384  /* a formatted state is at most ~9.6 KiB */
-
-/*
- * The state. Invariants (checked by ft_state_format, kept by the setters,
- * guaranteed after a successful parse): size <= 2^63-1 when has_checkpoint;
- * n <= FT_STATE_MAX_PRODUCTS; sv[0..n) have valid product names
- * ([A-Za-z0-9._-], 1..256 bytes, NUL-terminated), sorted bytewise and
- * distinct, with sv <= 2^63-1. When has_checkpoint is 0, size and root are
- * zero and meaningless.
- */
-typedef struct ft_state {
-	int has_checkpoint;
-	uint64_t size;
-	ft_hash root;
-	size_t n;
-	struct {
-		char product[FT_STATE_PRODUCT_MAX + 1];
-		uint64_t sv;
-	} sv[FT_STATE_MAX_PRODUCTS];
-} ft_state;
+/* ft_state and its limits are in the public header (ftlog/client.h). */
 
 /* The empty state of a first boot: no checkpoint, no floors. */
 void ft_state_init(ft_state *st);

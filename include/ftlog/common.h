@@ -77,7 +77,26 @@ extern "C" {
 	X(FT_ETHRESHOLD, -76, "not enough authorized signatures")              \
 	X(FT_EREVOKED, -77, "key or image has been revoked")                 \
 	X(FT_EDEVICE_POLICY, -80, "invalid device trust policy")             \
-	X(FT_ESTATE_CORRUPT, -81, "device state file is corrupted")
+	X(FT_ESTATE_CORRUPT, -81, "device state file is corrupted")         \
+	X(FT_ECLIENT_BUNDLE, -90, "malformed proof bundle")                  \
+	X(FT_ECLIENT_LOG, -91, "checkpoint is not from the trusted log")     \
+	X(FT_ECLIENT_LOG_SIG, -92, "checkpoint not signed by the log key")   \
+	X(FT_ECLIENT_QUORUM, -93, "witness cosignature quorum not met")      \
+	X(FT_ECLIENT_FUTURE, -94, "cosignature dated in the future")         \
+	X(FT_ECLIENT_STALE, -95, "checkpoint is too old")                    \
+	X(FT_ECLIENT_CONSISTENCY, -96,                                        \
+	  "checkpoint older than or inconsistent with the stored one")      \
+	X(FT_ECLIENT_INCLUSION, -97, "inclusion proof does not verify")      \
+	X(FT_ECLIENT_NOT_RELEASE, -98, "logged entry is not a release")      \
+	X(FT_ECLIENT_DIGEST, -99, "image digest does not match the release") \
+	X(FT_ECLIENT_PRODUCT, -100, "release is for another product")        \
+	X(FT_ECLIENT_HW, -101, "release is not for this hardware model")     \
+	X(FT_ECLIENT_VENDOR_KEY, -102,                                        \
+	  "release signed by a revoked or unknown vendor key")              \
+	X(FT_ECLIENT_THRESHOLD, -103, "not enough valid vendor signatures")  \
+	X(FT_ECLIENT_ROLLBACK, -104,                                          \
+	  "security_version below the device's floor")                      \
+	X(FT_ECLIENT_NOT_VERIFIED, -105, "nothing verified to commit")
 
 enum ft_error {
 #define FT_ERR_ENUM_(name, val, msg) name = (val),
