@@ -885,6 +885,70 @@ START_TEST(test_vendor_index)
 }
 END_TEST
 
+/* A JSON array of the key strings k[0..n). */
+static json_t *keys_json(char (*k)[FT_KEY_STR_MAX + 1], size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++) {
+		json_array_append_new(a, json_string(k[i]));
+	}
+	return a;
+}
+
+START_TEST(test_vendor_revoked)
+{
+	ft_dpolicy p;
+	json_t *r;
+
+	/* Keys 3 and 4 revoked: parsed, keyids formed, found only there. */
+	r = base();
+	put(sect(r, "vendor"), "revoked", keys_json(&VEND_S[3], 2));
+	good(r, &p);
+	ck_assert_uint_eq(p.n_revoked, 2);
+	ck_assert_str_eq(p.revoked_keyid[0], VEND_KID[3]);
+	ck_assert_str_eq(p.revoked_keyid[1], VEND_KID[4]);
+	ck_assert_int_eq(ft_dpolicy_revoked_index(&p, VEND_KID[4]), 1);
+	ck_assert_int_eq(ft_dpolicy_revoked_index(&p, VEND_KID[0]), -1);
+	ck_assert_int_eq(ft_dpolicy_vendor_index(&p, VEND_KID[3]), -1);
+	ck_assert_int_eq(ft_dpolicy_revoked_index(&p, NULL), -1);
+	/* An empty list is allowed, and none is the default. */
+	r = base();
+	put(sect(r, "vendor"), "revoked", json_array());
+	good(r, &p);
+	ck_assert_uint_eq(p.n_revoked, 0);
+	good(base(), &p);
+	ck_assert_uint_eq(p.n_revoked, 0);
+	ck_assert_int_eq(ft_dpolicy_revoked_index(&p, VEND_KID[3]), -1);
+
+	/* A key both trusted and revoked, by key or by name. */
+	r = base();
+	put(sect(r, "vendor"), "revoked", keys_json(&VEND_S[1], 1));
+	bad(r, "vendor.revoked[0]: also in vendor.keys (vendor.keys[1])");
+	r = base();
+	json_t *a = keys_json(&VEND_S[3], 1);
+	json_array_append_new(a, json_string(VEND0_RENAMED));
+	put(sect(r, "vendor"), "revoked", a);
+	bad(r, "vendor.revoked[1]: also in vendor.keys (vendor.keys[0])");
+	/* Types, duplicates, size. */
+	r = base();
+	put(sect(r, "vendor"), "revoked", json_string(VEND_S[3]));
+	bad(r, "vendor.revoked: must be an array of 0..16 keys");
+	r = base();
+	a = keys_json(&VEND_S[3], 1);
+	json_array_append_new(a, json_string(VEND_S[3]));
+	put(sect(r, "vendor"), "revoked", a);
+	bad(r, "vendor.revoked[1]: duplicate key name");
+	r = base();
+	put(sect(r, "vendor"), "revoked", keys_json(&WIT_S[0], 1));
+	bad(r, "vendor.revoked[0]: key \"witness-00.example.org/w\" has "
+	       "type 0x04");
+	r = base();
+	put(sect(r, "vendor"), "revoked", keys_json(&VEND_S[0], NV));
+	bad(r, "vendor.revoked: must be an array of 0..16 keys");
+}
+END_TEST
+
 /* ---- Loading files. */
 
 static char *g_dir;
@@ -1021,6 +1085,7 @@ int main(void)
 	tcase_add_test(tp, test_err_args_and_size);
 	tcase_add_test(tp, test_truncations);
 	tcase_add_test(tp, test_vendor_index);
+	tcase_add_test(tp, test_vendor_revoked);
 	suite_add_tcase(s, tp);
 
 	TCase *tl = tcase_create("load");
