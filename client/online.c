@@ -17,8 +17,9 @@
 #define set_err ft_ju_set
 
 /* One GET; 0 with *resp for a 200, else an error with the reason. */
-static int get(const char *url, const char *path, size_t max_body,
-	       int timeout_ms, ft_httpc_resp *resp, char *err, size_t cap)
+static int get(const char *url, const char *path, int is_bundle,
+	       size_t max_body, int timeout_ms, ft_httpc_resp *resp, char *err,
+	       size_t cap)
 {
 	char why[FT_CLIENT_ERR_MAX];
 	char line[120];
@@ -42,13 +43,18 @@ static int get(const char *url, const char *path, size_t max_body,
 		return 0;
 	}
 	ft_httpc_body_line(resp, line, sizeof line);
-	set_err(err, cap, "fetch: GET %s: HTTP %d%s%s", path, resp->status,
-		line[0] != '\0' ? ": " : "", line);
 	int status = resp->status;
 	ft_httpc_resp_free(resp);
-	return status == 404 ? FT_ENOTFOUND
-	       : status == 410 ? FT_EREVOKED
-			       : FT_EIO;
+	/* 404 and 410 of /bundle are answers, with their own rules. */
+	if (is_bundle && (status == 404 || status == 410)) {
+		set_err(err, cap, "%s: GET %s: HTTP %d%s%s",
+			status == 404 ? "not-found" : "revoked", path, status,
+			line[0] != '\0' ? ": " : "", line);
+		return status == 404 ? FT_ENOTFOUND : FT_EREVOKED;
+	}
+	set_err(err, cap, "fetch: GET %s: HTTP %d%s%s", path, status,
+		line[0] != '\0' ? ": " : "", line);
+	return FT_EIO;
 }
 
 /* The size of the bundle's checkpoint (syntax only; verify trusts
@@ -132,7 +138,7 @@ int ft_client_fetch(ft_client *c, const char *url, const uint8_t digest[32],
 		path[8 + 2 * i + 1] = digits[digest[i] & 15];
 	}
 	path[8 + 64] = '\0';
-	rc = get(url, path, FT_CLIENT_BUNDLE_MAX, timeout_ms, &resp, err,
+	rc = get(url, path, 1, FT_CLIENT_BUNDLE_MAX, timeout_ms, &resp, err,
 		 errcap);
 	if (rc != 0) {
 		/* 404: no release of this image; 410: revoked (the log's
@@ -160,11 +166,11 @@ int ft_client_fetch(ft_client *c, const char *url, const uint8_t digest[32],
 	snprintf(path, sizeof path,
 		 "/proof/consistency?old=%" PRIu64 "&new=%" PRIu64, s->size,
 		 size);
-	rc = get(url, path, (size_t)FT_PROOF_MAX_CONSISTENCY * 45,
+	rc = get(url, path, 0, (size_t)FT_PROOF_MAX_CONSISTENCY * 45,
 		 timeout_ms, &resp, err, errcap);
 	if (rc != 0) {
 		*len = 0;
-		return rc == FT_ENOTFOUND || rc == FT_EREVOKED ? FT_EIO : rc;
+		return rc;
 	}
 	rc = parse_hashes(resp.body, resp.body_len, cons,
 			  FT_PROOF_MAX_CONSISTENCY, cons_n);

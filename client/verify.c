@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -267,6 +268,8 @@ static int check_witnesses(ft_client *c, vstate *v, uint64_t now,
 	const ft_dpolicy *p = &c->policy;
 	unsigned count = 0;
 	uint64_t newest = 0;
+	size_t future = SIZE_MAX; /* a witness whose cosignature is ahead */
+	uint64_t future_ts = 0;
 	size_t tlen;
 
 	for (size_t i = 0; i < p->n_witnesses; i++) {
@@ -279,17 +282,13 @@ static int check_witnesses(ft_client *c, vstate *v, uint64_t now,
 		    !st.verified) {
 			continue;
 		}
-		if (st.timestamp > now &&
-		    st.timestamp - now > FT_CLIENT_MAX_SKEW) {
-			set_err(err, cap,
-				"future: cosignature by %s is dated %" PRIu64
-				", %" PRIu64 " s after the device's clock "
-				"(%" PRIu64 ")",
-				p->witnesses[i].name, st.timestamp,
-				st.timestamp - now, now);
-			return FT_ECLIENT_FUTURE;
-		}
 		count++;
+		if (st.timestamp > now &&
+		    st.timestamp - now > FT_CLIENT_MAX_SKEW &&
+		    future == SIZE_MAX) {
+			future = i;
+			future_ts = st.timestamp;
+		}
 		if (st.timestamp > newest) {
 			newest = st.timestamp;
 		}
@@ -300,6 +299,15 @@ static int check_witnesses(ft_client *c, vstate *v, uint64_t now,
 			"checkpoint, %u required",
 			count, p->quorum);
 		return FT_ECLIENT_QUORUM;
+	}
+	if (future != SIZE_MAX) {
+		set_err(err, cap,
+			"future: cosignature by %s is dated %" PRIu64
+			", %" PRIu64 " s after the device's clock (%" PRIu64
+			")",
+			p->witnesses[future].name, future_ts, future_ts - now,
+			now);
+		return FT_ECLIENT_FUTURE;
 	}
 	if (count > 0 && newest < now && now - newest > p->max_age_s) {
 		set_err(err, cap,
@@ -331,8 +339,9 @@ static int check_consistency(ft_client *c, vstate *v, const ft_hash *cons,
 			n, s->size);
 		return FT_ECLIENT_CONSISTENCY;
 	}
-	if (cons == NULL) {
-		/* Offline: no proof, only the same-size check. */
+	if (cons == NULL || cons_n == 0) {
+		/* Offline: no proof, only the same-size check. (A proof
+		 * between different sizes always has at least one hash.) */
 		if (n == s->size &&
 		    !ft_hash_equal(&v->cp.root, &s->root)) {
 			set_err(err, cap,
@@ -559,13 +568,17 @@ int ft_client_verify(ft_client *c, const uint8_t digest[32],
 	if (res != NULL) {
 		memset(res, 0, sizeof *res);
 	}
+	if (c != NULL) {
+		/* Whatever happens now, an earlier verify is not committable. */
+		c->verified = 0;
+		memset(&c->next, 0, sizeof c->next);
+	}
 	if (c == NULL || digest == NULL || res == NULL ||
 	    (bundle == NULL && len > 0) || (cons == NULL && cons_n > 0) ||
 	    c->state_path[0] == '\0') {
 		set_err(err, cap, "verify: invalid argument");
 		return FT_EINVAL;
 	}
-	c->verified = 0;
 	if (bundle == NULL) {
 		set_err(err, cap, "bundle: empty");
 		return FT_ECLIENT_BUNDLE;

@@ -206,10 +206,11 @@ FT_WUR FT_API int ft_client_hash_fd(ft_client *c, int fd, uint8_t digest[32],
 /*
  * Verify the bundle (a tlog-proof, bundle[0..len), len at most
  * FT_CLIENT_BUNDLE_MAX) for the image whose SHA-256 is digest, at time
- * `now` (Unix seconds, the device's clock). cons (cons_n hashes, or
- * NULL/0) is a consistency proof from the stored checkpoint to the
- * bundle's checkpoint, as ft_client_fetch returns it; offline there is
- * none.
+ * `now` (Unix seconds, the device's clock). cons (cons_n hashes) is a
+ * consistency proof from the stored checkpoint to the bundle's
+ * checkpoint, as ft_client_fetch returns it; offline there is none
+ * (cons NULL or cons_n 0: a proof between two different sizes always
+ * has at least one hash).
  *
  * The checks, in this order; the first that fails is returned:
  *
@@ -223,6 +224,7 @@ FT_WUR FT_API int ft_client_hash_fd(ft_client *c, int fd, uint8_t digest[32],
  *  log-signature FT_ECLIENT_LOG_SIG      no valid signature by the log key
  *  quorum        FT_ECLIENT_QUORUM       fewer than policy.quorum distinct
  *                                        policy witnesses cosigned it
+ *                                        validly (whatever the dates)
  *  future        FT_ECLIENT_FUTURE       a valid cosignature is dated more
  *                                        than FT_CLIENT_MAX_SKEW after now
  *  stale         FT_ECLIENT_STALE        the newest valid cosignature is
@@ -278,10 +280,12 @@ FT_WUR FT_API int ft_client_verify(ft_client *c, const uint8_t digest[32],
  * larger, GET <url>/proof/consistency?old=M&new=N into cons (room for
  * FT_PROOF_MAX_CONSISTENCY hashes; *cons_n set, 0 if none was needed).
  * Nothing fetched is trusted: pass it to ft_client_verify. timeout_ms
- * bounds each request (<= 0: 30 s). Errors ("fetch: ..."):
- *  FT_ENOTFOUND  the log has no release for this image (404)
- *  FT_EREVOKED   the log says the image was revoked (410)
- *  FT_EIO        network failure, timeout, or another status
+ * bounds each request (<= 0: 30 s). Errors:
+ *  FT_ENOTFOUND  "not-found: ...": the log has no release of this image
+ *                (404 to the bundle request)
+ *  FT_EREVOKED   "revoked: ...": the log says the image was revoked (410)
+ *  FT_EIO        "fetch: ...": network failure, timeout, or another
+ *                status
  *  FT_ETOOBIG    an answer over its cap
  *  FT_ECLIENT_BUNDLE  the bundle or the proof is malformed
  */
