@@ -24,6 +24,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +102,7 @@ static const struct exit_row {
 	{ ST_STATE, FT_ENOTFOUND, EX_STATE, "state" },
 	{ ST_STATE, FT_EIO, EX_STATE, "state" },
 	{ ST_STATE, FT_ETOOBIG, EX_STATE, "state" },
+	{ ST_VERIFY, FT_ETOOBIG, EX_STATE, "state" },
 	{ ST_IMAGE, FT_EIO, EX_IO, "image" },
 	{ ST_BUNDLE, FT_EIO, EX_IO, "bundle" },
 	{ ST_BUNDLE, FT_ETOOBIG, EX_BUNDLE, "bundle" },
@@ -332,6 +334,8 @@ static int report(const char *word, const char *reason, int ex)
 	line[i] = '\0';
 	if (printf("%s %s\n", word, line) < 0 || fflush(stdout) != 0) {
 		fprintf(stderr, "ftverify: cannot write to standard output\n");
+		/* Whoever reads our line did not get it: never exit 0. */
+		return ex == EX_OK ? EX_INTERNAL : ex;
 	}
 	return ex;
 }
@@ -858,7 +862,31 @@ static int run_installer(int fd, char **argv, const char *image,
 	}
 	(void)fflush(stdout);
 	(void)fflush(stderr);
+	/* While the installer runs, terminal signals go to it (the same
+	 * process group) and not to us: whatever it does, we must live to
+	 * record its outcome. The child restores them before exec. */
+	struct sigaction ign, old[4];
+	static const int term_sigs[4] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	memset(&ign, 0, sizeof ign);
+	ign.sa_handler = SIG_IGN;
+	sigemptyset(&ign.sa_mask);
+	for (int i = 0; i < 4; i++) {
+		(void)sigaction(term_sigs[i], &ign, &old[i]);
+	}
 	pid = fork();
+	if (pid == 0) {
+		for (int i = 0; i < 4; i++) {
+			(void)sigaction(term_sigs[i], &old[i], NULL);
+		}
+	}
+	if (pid < 0) {
+		int saved = errno;
+
+		for (int i = 0; i < 4; i++) {
+			(void)sigaction(term_sigs[i], &old[i], NULL);
+		}
+		errno = saved;
+	}
 	if (pid < 0) {
 		reasonf(reason, sizeof reason,
 			       "installer: fork: %s, state not updated",
@@ -885,14 +913,20 @@ static int run_installer(int fd, char **argv, const char *image,
 		got += (size_t)r;
 	}
 	(void)close(pfd[0]);
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			reasonf(reason, sizeof reason,
-				       "installer: waitpid: %s, state not "
-				       "updated",
-				       strerror(errno));
-			return report("FAILED", reason, EX_INSTALLER);
-		}
+	int wrc;
+	do {
+		wrc = waitpid(pid, &status, 0);
+	} while (wrc < 0 && errno == EINTR);
+	int werr = errno;
+	for (int i = 0; i < 4; i++) {
+		(void)sigaction(term_sigs[i], &old[i], NULL);
+	}
+	errno = werr;
+	if (wrc < 0) {
+		reasonf(reason, sizeof reason,
+			"installer: waitpid: %s, state not updated",
+			strerror(errno));
+		return report("FAILED", reason, EX_INSTALLER);
 	}
 	if (got == sizeof ce && ce.stage >= 0 && ce.stage <= 3) {
 		reasonf(reason, sizeof reason,
@@ -1029,6 +1063,9 @@ int main(int argc, char **argv)
 	if (sane_stdio() != 0) {
 		return EX_INTERNAL;
 	}
+	/* An update agent may have left SIGCHLD ignored: then waitpid could
+	 * not report the installer's status. */
+	(void)signal(SIGCHLD, SIG_DFL);
 	if (parse_args(argc, argv, &o) != 0) {
 		return EX_USAGE;
 	}

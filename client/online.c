@@ -175,9 +175,13 @@ int ft_client_fetch(ft_client *c, const char *url, const uint8_t digest[32],
 	rc = parse_hashes(resp.body, resp.body_len, cons,
 			  FT_PROOF_MAX_CONSISTENCY, cons_n);
 	ft_httpc_resp_free(&resp);
+	/* An empty answer must not turn online mode into offline mode. */
+	if (rc == 0 && *cons_n != ft_proof_consistency_len(s->size, size)) {
+		rc = FT_ECLIENT_BUNDLE;
+	}
 	if (rc != 0) {
-		set_err(err, errcap, "fetch: GET %s: not a list of base64 "
-				     "hashes",
+		set_err(err, errcap, "bundle: GET %s: not a consistency proof "
+				     "of the right length",
 			path);
 		*len = 0;
 		*cons_n = 0;

@@ -27,6 +27,9 @@
 
 #define set_err ft_ju_set
 
+_Static_assert(FT_CLIENT_IO_CHUNK >= 2 * FT_STATE_FILE_MAX,
+	       "commit uses the read buffer for two formatted states");
+
 int ft_client_init(ft_client *c, const char *policy_path,
 		   const char *state_path, unsigned flags, char *err,
 		   size_t cap)
@@ -35,12 +38,14 @@ int ft_client_init(ft_client *c, const char *policy_path,
 	int rc;
 
 	set_err(err, cap, "%s", "");
+	if (c != NULL) {
+		memset(c, 0, sizeof *c);
+	}
 	if (c == NULL || policy_path == NULL || state_path == NULL ||
 	    (flags & ~FT_CLIENT_FIRST_BOOT) != 0) {
 		set_err(err, cap, "init: invalid argument");
 		return FT_EINVAL;
 	}
-	memset(c, 0, sizeof *c);
 	size_t n = strlen(state_path);
 	if (n == 0 || n > FT_CLIENT_PATH_MAX) {
 		set_err(err, cap, "state: path is empty or longer than %d bytes",
@@ -639,7 +644,32 @@ int ft_client_commit(ft_client *c, char *err, size_t cap)
 		set_err(err, cap, "commit: nothing verified to commit");
 		return FT_ECLIENT_NOT_VERIFIED;
 	}
-	int rc = ft_state_save(c->state_path, &c->next, why, sizeof why);
+	/* Refuse to overwrite a state someone else committed since init:
+	 * writing ours would lower their floors (callers must serialize;
+	 * this catches those that do not). */
+	ft_state now_st;
+	uint8_t *a = c->io, *b = c->io + FT_STATE_FILE_MAX; /* scratch */
+	size_t alen = 0, blen = 0;
+	int rc = ft_state_load(c->state_path, &now_st, why, sizeof why);
+	if (rc == FT_ENOTFOUND) {
+		ft_state_init(&now_st);
+		rc = 0;
+	}
+	if (rc == 0 &&
+	    (ft_state_format(&now_st, a, FT_STATE_FILE_MAX, &alen) != 0 ||
+	     ft_state_format(&c->state, b, FT_STATE_FILE_MAX, &blen) != 0 ||
+	     alen != blen || memcmp(a, b, alen) != 0)) {
+		set_err(err, cap, "commit: %s changed since it was loaded "
+				  "(another verifier committed?); verify again",
+			c->state_path);
+		c->verified = 0;
+		return FT_EIO;
+	}
+	if (rc != 0) {
+		set_err(err, cap, "commit: %s", why);
+		return rc;
+	}
+	rc = ft_state_save(c->state_path, &c->next, why, sizeof why);
 	if (rc != 0) {
 		set_err(err, cap, "commit: %s", why);
 		return rc;

@@ -37,6 +37,7 @@ max_len() {
 	bundle) echo 9000 ;; # a full tile of hashes is 8192 bytes
 	tlogproof) echo 8192 ;;
 	proof) echo 4400 ;; # header, two hashes, 128 proof hashes
+	verify) echo 4096 ;; # genuine bundles are 1.8-2.2 KiB
 	event) echo 8192 ;;  # envelopes of every kind fit; the parser caps at 64 KiB
 	policy) echo 8192 ;;
 	dpolicy) echo 8192 ;;

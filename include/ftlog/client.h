@@ -14,10 +14,11 @@
  *   char err[FT_CLIENT_ERR_MAX];
  *   ft_client_init(&c, "/etc/ftlog/policy.json", "/var/lib/ftlog/state",
  *                  0, err, sizeof err);
- *   ft_client_hash_file(&c, "fw.bin", digest, NULL, err, sizeof err);
+ *   int fd = open("fw.bin", O_RDONLY);      // hash and install ONE open file
+ *   ft_client_hash_fd(&c, fd, digest, NULL, err, sizeof err);
  *   rc = ft_client_verify(&c, digest, bundle, bundle_len, NULL, 0,
  *                         (uint64_t)time(NULL), &res, err, sizeof err);
- *   if (rc == 0 && install("fw.bin") == 0)
+ *   if (rc == 0 && lseek(fd, 0, SEEK_SET) == 0 && install_from(fd) == 0)
  *           ft_client_commit(&c, err, sizeof err);
  *
  * Conventions (BearSSL style):
@@ -134,7 +135,8 @@ typedef struct ft_state {
 /* ---- The verifier. ---------------------------------------------------- */
 
 #define FT_CLIENT_ERR_MAX 512          /* an err buffer that always fits */
-#define FT_CLIENT_PATH_MAX 4095        /* bytes of the state file path */
+#define FT_CLIENT_PATH_MAX 4091        /* bytes of the state file path
+					* (PATH_MAX less ".tmp" and NUL) */
 #define FT_CLIENT_IO_CHUNK (128 * 1024) /* image read size */
 #define FT_CLIENT_MAX_SKEW 300         /* seconds a cosignature may be
 					* ahead of the device's clock */
@@ -264,7 +266,9 @@ FT_WUR FT_API int ft_client_hash_fd(ft_client *c, int fd, uint8_t digest[32],
  * write: the bundle's checkpoint (if larger than the stored one) and the
  * product's floor raised to security_version. On failure *res is zeroed
  * and nothing is prepared. The state file is never touched here.
- * Also FT_EINVAL (arguments) and FT_ENOMEM (jansson).
+ * Also FT_EINVAL (arguments), FT_ENOMEM (jansson) and FT_ETOOBIG
+ * ("state: ...": the state already holds FT_STATE_MAX_PRODUCTS other
+ * products, so this one's floor cannot be recorded).
  */
 FT_WUR FT_API int ft_client_verify(ft_client *c, const uint8_t digest[32],
 				   const uint8_t *bundle, size_t len,
@@ -300,6 +304,10 @@ FT_WUR FT_API int ft_client_fetch(ft_client *c, const char *url,
  * state file, atomically (temporary file, fsync, rename, fsync of the
  * directory). Call it only once the image is installed. Then the context
  * holds the new state and must be verified again before another commit.
+ * Callers must serialize verifiers of one state file; as a last guard,
+ * commit re-reads the file and refuses (FT_EIO, "commit: ... changed since
+ * it was loaded") to overwrite a state that changed since ft_client_init,
+ * which would otherwise lower another install's floor.
  * FT_ECLIENT_NOT_VERIFIED if there is nothing to commit (no successful
  * verify since init or the last commit; a failed verify also clears it);
  * FT_EIO ("commit: ...") if the file cannot be written, the old file then

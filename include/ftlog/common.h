@@ -133,7 +133,8 @@ FT_WUR FT_API int ft_b64_encode(const uint8_t *in, size_t n, char *out,
  * Strictly decode standard base64: padding required, no whitespace, no
  * non-zero trailing bits (canonical encodings only). FT_EBUFSIZE if the
  * result does not fit cap; FT_EBASE64 on any invalid input. Empty input
- * decodes to zero bytes. out is unspecified on failure.
+ * decodes to zero bytes. out is unspecified on failure. Table speed, not
+ * constant time: meant for public data (hashes, signatures, keys, entries).
  */
 FT_WUR FT_API int ft_b64_decode(const char *in, size_t n, uint8_t *out,
 				size_t cap, size_t *outlen);
