@@ -20,6 +20,7 @@
 #include "logd/store.h"
 
 struct ft_seq;
+struct ft_witc;
 
 typedef struct ft_resp {
 	int status;
@@ -64,6 +65,11 @@ int ft_validate_test(void *ctx, const uint8_t *entry, size_t len,
 typedef struct ft_api_opts {
 	ft_store *store;
 	struct ft_seq *seq;       /* NULL: POST /add answers 503 */
+	/* With witnesses (logd/witness.h): GET /checkpoint serves the
+	 * published checkpoint and GET /bundle proves against it (503
+	 * with Retry-After for a release newer than it). NULL: the
+	 * store's newest checkpoint, as before. */
+	struct ft_witc *witc;
 	ft_metrics *metrics;      /* may be NULL */
 	/*
 	 * The submission policy (ftlogd always has one): the api takes its

@@ -40,6 +40,21 @@ int ft_export_update(ft_export *e, ft_store_reader *r, uint64_t old_size);
  */
 uint64_t ft_export_exported_size(ft_export *e);
 
+/*
+ * Publisher mode (ftlogd with witnesses, logd/witness.h): from now on
+ * ft_export_update and ft_export_catch_up write tiles and bundles only,
+ * and DIR/checkpoint is written by ft_export_write_checkpoint with the
+ * published (cosigned) checkpoint. Call before the first update.
+ */
+void ft_export_set_publisher(ft_export *e);
+
+/*
+ * Write DIR/checkpoint atomically with `note` (a signed checkpoint, maybe
+ * with cosignatures) - the caller makes sure its tiles are exported
+ * already. Thread-safe against itself and ft_export_update. 0 or FT_EIO.
+ */
+int ft_export_write_checkpoint(ft_export *e, const uint8_t *note, size_t len);
+
 /* ft_export_update from ft_export_exported_size(e). */
 int ft_export_catch_up(ft_export *e, ft_store_reader *r);
 

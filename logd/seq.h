@@ -35,6 +35,9 @@ typedef struct ft_seq_opts {
 	uv_loop_t *loop;       /* callbacks run on this loop's thread */
 	ft_metrics *metrics;   /* may be NULL */
 	ft_export *export;     /* may be NULL */
+	struct ft_witc *witc;  /* may be NULL: ft_witc_notify after each
+				* commit that signs a checkpoint, once its
+				* export is done */
 	uint64_t batch_interval_ms;
 	size_t batch_max;
 	size_t queue_max;

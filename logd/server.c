@@ -178,7 +178,7 @@ struct ft_server {
 	int aux_closed;
 	int start_failed_handles; /* during a failed start: handles to close */
 	ft_server_opts opts;  /* opts.host is not kept (NULL) */
-	ft_api *api;
+	ft_handler h;
 	ft_metrics *metrics;
 	conn *conns;
 	uint64_t nconns;      /* open connections that count toward the cap */
@@ -303,7 +303,7 @@ static void conn_cancel_pending(conn *c)
 {
 	for (slot *sl = c->sq_head; sl != NULL; sl = sl->next) {
 		if (sl->pending != NULL) {
-			ft_api_cancel(c->srv->api, sl->pending);
+			c->srv->h.cancel(c->srv->h.ctx, sl->pending);
 			sl->pending = NULL;
 			c->npending--;
 		}
@@ -756,8 +756,8 @@ static void conn_dispatch(conn *c)
 	sl->keep_alive = req->keep_alive;
 	/* The api never calls done from inside ft_api_handle (api.h), so the
 	 * slot is complete before its answer can arrive. */
-	int r = ft_api_handle(s->api, req, &sl->resp, conn_api_done, sl,
-			      &pending);
+	int r = s->h.handle(s->h.ctx, req, &sl->resp, conn_api_done, sl,
+			    &pending);
 	if (r == 1) {
 		/* Without the handle we could not cancel, and done would
 		 * later find freed memory. */
@@ -1256,8 +1256,35 @@ static void aux_close_cb(uv_handle_t *h)
 	server_maybe_done(s);
 }
 
+static int api_handle(void *ctx, const ft_http_req *req, ft_resp *resp,
+		      ft_api_done_fn done, void *conn_ctx, void **pending)
+{
+	return ft_api_handle(ctx, req, resp, done, conn_ctx, pending);
+}
+
+static void api_cancel(void *ctx, void *pending)
+{
+	ft_api_cancel(ctx, pending);
+}
+
 int ft_server_start(uv_loop_t *loop, const ft_server_opts *opts,
 		    ft_api *api, ft_metrics *metrics, ft_server **out)
+{
+	ft_handler h = {api_handle, api_cancel, api};
+
+	if (api == NULL) {
+		if (out != NULL) {
+			*out = NULL;
+		}
+		ft_log(FT_LOG_ERROR, "server: invalid options");
+		return FT_EIO;
+	}
+	return ft_server_start_with(loop, opts, &h, metrics, out);
+}
+
+int ft_server_start_with(uv_loop_t *loop, const ft_server_opts *opts,
+			 const ft_handler *h, ft_metrics *metrics,
+			 ft_server **out)
 {
 	struct sockaddr_storage addr;
 	int r;
@@ -1266,7 +1293,8 @@ int ft_server_start(uv_loop_t *loop, const ft_server_opts *opts,
 		*out = NULL;
 	}
 	if (loop == NULL || opts == NULL || opts->host == NULL ||
-	    api == NULL || out == NULL || opts->port < 0 ||
+	    h == NULL || h->handle == NULL || h->cancel == NULL ||
+	    out == NULL || opts->port < 0 ||
 	    opts->port > 65535 || opts->max_connections == 0) {
 		ft_log(FT_LOG_ERROR, "server: invalid options");
 		return FT_EIO;
@@ -1292,7 +1320,7 @@ int ft_server_start(uv_loop_t *loop, const ft_server_opts *opts,
 	if (s->opts.limits.max_header_bytes == 0) {
 		ft_http_limits_default(&s->opts.limits);
 	}
-	s->api = api;
+	s->h = *h;
 	s->metrics = metrics;
 
 	r = uv_tcp_init(loop, &s->listener);

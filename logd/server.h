@@ -62,6 +62,27 @@ typedef struct ft_server ft_server;
 int ft_server_start(uv_loop_t *loop, const ft_server_opts *opts,
 		    ft_api *api, ft_metrics *metrics, ft_server **out);
 
+/*
+ * The request handler behind a server: ftlogd's api (ft_server_start) or
+ * another service on the same network layer (the witness of
+ * `ftlog witness serve`). handle and cancel follow ft_api_handle and
+ * ft_api_cancel exactly (api.h): handle returns 0 with *resp filled, or 1
+ * with the answer deferred to done(conn_ctx, resp) and a handle in
+ * *pending; done is never called from inside handle; cancel forgets a
+ * deferred request. Both run on the loop thread.
+ */
+typedef struct ft_handler {
+	int (*handle)(void *ctx, const ft_http_req *req, ft_resp *resp,
+		      ft_api_done_fn done, void *conn_ctx, void **pending);
+	void (*cancel)(void *ctx, void *pending);
+	void *ctx;
+} ft_handler;
+
+/* ft_server_start with any handler (copied); metrics may be NULL. */
+int ft_server_start_with(uv_loop_t *loop, const ft_server_opts *opts,
+			 const ft_handler *h, ft_metrics *metrics,
+			 ft_server **out);
+
 /* The bound port (useful when opts->port was 0). */
 int ft_server_port(const ft_server *s);
 

@@ -18,6 +18,14 @@
 #define EX_FAIL 1    /* refused, verification failed, not found */
 #define EX_USAGE 2   /* bad command line */
 #define EX_IOERR 3   /* file, network or server error */
+#define EX_ALARM 4   /* audit/monitor: the log contradicts itself or what
+		      * was seen before (split view, rollback, tampered
+		      * tile or bundle, bad checkpoint signature) */
+
+/* ---- Commands in their own files. */
+int cmd_witness(int argc, char **argv); /* tools/witness.c */
+int cmd_audit(int argc, char **argv);   /* tools/audit.c */
+int cmd_monitor(int argc, char **argv); /* tools/audit.c */
 
 /* ---- Dying (program only). */
 

@@ -96,7 +96,10 @@ extern "C" {
 	X(FT_ECLIENT_THRESHOLD, -103, "not enough valid vendor signatures")  \
 	X(FT_ECLIENT_ROLLBACK, -104,                                          \
 	  "security_version below the device's floor")                      \
-	X(FT_ECLIENT_NOT_VERIFIED, -105, "nothing verified to commit")
+	X(FT_ECLIENT_NOT_VERIFIED, -105, "nothing verified to commit")       \
+	X(FT_EADDCP, -110, "malformed add-checkpoint request or answer")     \
+	X(FT_EINCONSISTENT, -111,                                             \
+	  "the log contradicts a checkpoint seen before (split view)")
 
 enum ft_error {
 #define FT_ERR_ENUM_(name, val, msg) name = (val),
