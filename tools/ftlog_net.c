@@ -108,7 +108,9 @@ const char help_get[] =
 	"                and inclusion proof, checks that the entry is a\n"
 	"                release naming the image, and writes it: what a\n"
 	"                device needs next to the image. A revoked image\n"
-	"                prints \"REVOKED: ...\" and fails.\n"
+	"                prints \"REVOKED: ...\" and fails. A release not yet\n"
+	"                cosigned by the log's witness quorum (503) is\n"
+	"                retried for up to 10 seconds.\n"
 	"    lineage     lists every event about the image, in log order:\n"
 	"                GET /lineage/SHA256 (following \"next\"), then each\n"
 	"                listed event is fetched from the log's entry tiles,\n"
@@ -198,6 +200,60 @@ static void bad_status(const char *path, const ft_httpc_resp *r)
 	ft_httpc_body_line(r, line, sizeof(line));
 	fatal(EX_IOERR, "GET %s: the log answered %d: %s", path, r->status,
 	      line);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+	}
+}
+
+static long mono_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * http() that retries a 503 (busy, or not yet cosigned by the witness
+ * quorum) for up to SUBMIT_RETRY_BUDGET_MS, honouring Retry-After, with
+ * a line on stderr per retry. *r is the last answer.
+ */
+static void http_retry_busy(const logctx *l, const char *method,
+			    const char *path, const uint8_t *body,
+			    size_t body_len, size_t max, ft_httpc_resp *r)
+{
+	char line[512];
+	long start = mono_ms();
+
+	for (;;) {
+		long wait, left;
+
+		http(l, method, path, body, body_len, max, r);
+		if (r->status != 503) {
+			return;
+		}
+		wait = r->retry_after >= 1 ? r->retry_after * 1000 : 1000;
+		left = SUBMIT_RETRY_BUDGET_MS - (mono_ms() - start);
+		if (left <= 0) {
+			return;
+		}
+		if (wait > left) {
+			wait = left;
+		}
+		ft_httpc_body_line(r, line, sizeof(line));
+		fprintf(stderr, "ftlog: the log answered 503 (%s); retrying "
+				"in %ld ms\n",
+			line, wait);
+		ft_httpc_resp_free(r);
+		sleep_ms(wait);
+	}
 }
 
 /* GET /checkpoint, opened with the log key; cp points into r's body. */
@@ -328,23 +384,6 @@ static int has_subject(const ft_event *ev, const uint8_t d[32])
 	return 0;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts;
-
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000L;
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-	}
-}
-
-static long mono_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* A file name made of safe characters only, or NULL. */
 static const char *safe_base(const char *name)
@@ -400,7 +439,6 @@ static int cmd_submit_(int argc, char **argv)
 	ft_httpc_resp r;
 	ft_checkpoint cp;
 	uint64_t index;
-	long start;
 	int rc, kind;
 
 	args_parse(&a, "submit", spec, argc, argv, help_submit);
@@ -462,29 +500,8 @@ static int cmd_submit_(int argc, char **argv)
 	}
 	ft_event_free(&ev);
 
-	start = mono_ms();
-	for (;;) {
-		long wait, left;
-
-		http(&l, "POST", "/add", env, env_len, FT_TLOG_PROOF_MAX, &r);
-		if (r.status != 503) {
-			break;
-		}
-		wait = r.retry_after >= 1 ? r.retry_after * 1000 : 1000;
-		left = SUBMIT_RETRY_BUDGET_MS - (mono_ms() - start);
-		if (left <= 0) {
-			break;
-		}
-		if (wait > left) {
-			wait = left;
-		}
-		ft_httpc_body_line(&r, line, sizeof(line));
-		fprintf(stderr, "ftlog: the log is busy (503: %s); retrying "
-				"in %ld ms\n",
-			line, wait);
-		ft_httpc_resp_free(&r);
-		sleep_ms(wait);
-	}
+	http_retry_busy(&l, "POST", "/add", env, env_len, FT_TLOG_PROOF_MAX,
+			&r);
 	if (r.status >= 400 && r.status < 500) {
 		ft_httpc_body_line(&r, line, sizeof(line));
 		fprintf(stderr, "REFUSED %d: %s\n", r.status, line);
@@ -665,7 +682,7 @@ static int get_bundle(int argc, char **argv)
 	log_open(&l, &a);
 	digest_arg(&a, d, hex);
 	(void)snprintf(path, sizeof(path), "/bundle/%s", hex);
-	http(&l, "GET", path, NULL, 0, FT_TLOG_PROOF_MAX, &r);
+	http_retry_busy(&l, "GET", path, NULL, 0, FT_TLOG_PROOF_MAX, &r);
 	if (r.status == 404) {
 		fatal(EX_FAIL, "no release logged for %s", hex);
 	}
