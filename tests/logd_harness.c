@@ -240,7 +240,7 @@ static int wait_child(pid_t pid, int timeout_ms)
 static pid_t spawn(char *const argv[], int out_fd, int err_fd,
 		   int deathsig)
 {
-	const char *bin = lh_ftlogd_path();
+	const char *bin = argv[0];
 	int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	pid_t parent = getpid();
 
@@ -271,7 +271,7 @@ static pid_t spawn(char *const argv[], int out_fd, int err_fd,
 		}
 		execv(bin, argv);
 		/* "lh: execv failed, errno NNN" without stdio. */
-		char msg[64] = "lh: execv ftlogd failed, errno ";
+		char msg[64] = "lh: execv failed, errno ";
 		size_t ml = strlen(msg);
 		int en = errno;
 		char dig[12];
@@ -293,12 +293,13 @@ static pid_t spawn(char *const argv[], int out_fd, int err_fd,
 }
 
 /* Build argv: bin, fixed..., extra... into v (LH_MAX_ARGS). */
-static int build_argv(char **v, const char *const *fixed,
-		      const char *const *extra)
+static int build_argv_prog(char **v, const char *prog,
+			   const char *const *fixed,
+			   const char *const *extra)
 {
 	size_t n = 0;
 
-	v[n++] = (char *)lh_ftlogd_path();
+	v[n++] = (char *)prog;
 	for (size_t i = 0; fixed != NULL && fixed[i] != NULL; i++) {
 		if (n + 1 >= LH_MAX_ARGS) {
 			return -1;
@@ -313,6 +314,12 @@ static int build_argv(char **v, const char *const *fixed,
 	}
 	v[n] = NULL;
 	return 0;
+}
+
+static int build_argv(char **v, const char *const *fixed,
+		      const char *const *extra)
+{
+	return build_argv_prog(v, lh_ftlogd_path(), fixed, extra);
 }
 
 /* Read everything from fd (until EOF or deadline) into a malloc'd string. */
@@ -376,6 +383,30 @@ static int pipe_cloexec(int p[2])
 
 int lh_run(const char *const *args, char **out, char **err)
 {
+	return lh_exec(lh_ftlogd_path(), args, out, err);
+}
+
+pid_t lh_spawn(const char *prog, const char *const *args, const char *log)
+{
+	char *argv[LH_MAX_ARGS];
+	int lfd;
+	pid_t pid;
+
+	if (build_argv_prog(argv, prog, args, NULL) != 0) {
+		return -1;
+	}
+	lfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (lfd < 0) {
+		return -1;
+	}
+	pid = spawn(argv, lfd, lfd, 1);
+	close(lfd);
+	return pid;
+}
+
+int lh_exec(const char *prog, const char *const *args, char **out,
+	    char **err)
+{
 	char *argv[LH_MAX_ARGS];
 	int op[2] = {-1, -1}, ep[2] = {-1, -1};
 	int rc = -1;
@@ -386,7 +417,7 @@ int lh_run(const char *const *args, char **out, char **err)
 	if (err != NULL) {
 		*err = NULL;
 	}
-	if (build_argv(argv, args, NULL) != 0) {
+	if (build_argv_prog(argv, prog, args, NULL) != 0) {
 		return -1;
 	}
 	if (pipe_cloexec(op) != 0 || pipe_cloexec(ep) != 0) {

@@ -97,6 +97,17 @@ void lh_cleanup(lh_server *s);
  */
 int lh_run(const char *const *args, char **out, char **err);
 
+/* lh_run for any program (prog is its path, args do not repeat it). */
+int lh_exec(const char *prog, const char *const *args, char **out,
+	    char **err);
+
+/*
+ * Start "prog ARGS..." in the background (stdin /dev/null, stdout and
+ * stderr appended to log; killed if the test process dies). The pid, or
+ * -1. The caller stops and reaps it.
+ */
+pid_t lh_spawn(const char *prog, const char *const *args, const char *log);
+
 /*
  * 0 if the server's log holds no sanitizer report (AddressSanitizer,
  * LeakSanitizer, UndefinedBehaviorSanitizer "runtime error:"); else the
