@@ -50,7 +50,10 @@ static const char help_main[] =
 	"ENVELOPE\n"
 	"    ftlog get checkpoint|proof|bundle|lineage --log URL --log-key "
 	"KEY ...\n"
-	"    ftlog help [keygen|attest|submit|get]\n"
+	"    ftlog audit --log URL --log-key KEY --state DIR [OPTIONS]\n"
+	"    ftlog monitor --log URL --log-key KEY --state DIR [OPTIONS]\n"
+	"    ftlog witness init|serve --dir DIR ...\n"
+	"    ftlog help [keygen|attest|submit|get|audit|monitor|witness]\n"
 	"    ftlog --version\n"
 	"\n"
 	"DESCRIPTION\n"
@@ -65,6 +68,14 @@ static const char help_main[] =
 	"    get     fetches and verifies the log's checkpoint, an inclusion\n"
 	"            proof, the release bundle of an image, or the verified\n"
 	"            history (lineage) of an image\n"
+	"    audit   follows a log from its tiles alone (ftlogd, nginx or a\n"
+	"            CDN): checkpoint signatures, consistency with what it saw\n"
+	"            before, every entry re-hashed and re-checked, the root\n"
+	"            recomputed; reports findings, alarms on a split view\n"
+	"    monitor the same, continuously, as JSON-line alerts for watched\n"
+	"            keys, products and digests\n"
+	"    witness a C2SP tlog-witness server: cosigns a log's checkpoints\n"
+	"            after checking their consistency with the last one\n"
 	"\n"
 	"    Nothing fetched from the log is printed or written before it has\n"
 	"    been verified against the log's key (--log-key). URLs are\n"
@@ -1357,6 +1368,12 @@ static const char *help_for(const char *cmd)
 	if (strcmp(cmd, "get") == 0) {
 		return help_get;
 	}
+	if (strcmp(cmd, "audit") == 0) {
+		return help_audit;
+	}
+	if (strcmp(cmd, "monitor") == 0) {
+		return help_monitor;
+	}
 	return NULL;
 }
 
@@ -1408,6 +1425,12 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "get") == 0) {
 		return cmd_get(argc - 2, argv + 2);
+	}
+	if (strcmp(cmd, "audit") == 0) {
+		return cmd_audit(argc - 2, argv + 2);
+	}
+	if (strcmp(cmd, "monitor") == 0) {
+		return cmd_monitor(argc - 2, argv + 2);
 	}
 	fprintf(stderr,
 		"ftlog: unknown command \"%s\"\nRun \"ftlog --help\" for "

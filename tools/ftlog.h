@@ -26,6 +26,8 @@
 int cmd_witness(int argc, char **argv); /* tools/witness.c */
 int cmd_audit(int argc, char **argv);   /* tools/audit.c */
 int cmd_monitor(int argc, char **argv); /* tools/audit.c */
+extern const char help_audit[];         /* their man pages */
+extern const char help_monitor[];
 
 /* ---- Dying (program only). */
 
