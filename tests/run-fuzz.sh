@@ -38,6 +38,7 @@ max_len() {
 	tlogproof) echo 8192 ;;
 	proof) echo 4400 ;; # header, two hashes, 128 proof hashes
 	verify) echo 4096 ;; # genuine bundles are 1.8-2.2 KiB
+	addcp) echo 8192 ;;  # 63 proof lines and a note with cosignatures
 	event) echo 8192 ;;  # envelopes of every kind fit; the parser caps at 64 KiB
 	policy) echo 8192 ;;
 	dpolicy) echo 8192 ;;

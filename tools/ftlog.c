@@ -1404,6 +1404,12 @@ int main(int argc, char **argv)
 		if (argc > 3) {
 			usage_error("help", "give one command");
 		}
+		if (strcmp(argv[2], "witness") == 0) {
+			/* Its subcommands have their own pages. */
+			char *hv[] = {(char *)"--help", NULL};
+
+			return cmd_witness(1, hv);
+		}
 		h = help_for(argv[2]);
 		if (h == NULL) {
 			usage_error("help", "no help for \"%s\"", argv[2]);
@@ -1431,6 +1437,9 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "monitor") == 0) {
 		return cmd_monitor(argc - 2, argv + 2);
+	}
+	if (strcmp(cmd, "witness") == 0) {
+		return cmd_witness(argc - 2, argv + 2);
 	}
 	fprintf(stderr,
 		"ftlog: unknown command \"%s\"\nRun \"ftlog --help\" for "
