@@ -19,6 +19,7 @@
 #include "logd/log.h"
 #include "logd/policy.h"
 #include "logd/seq.h"
+#include "logd/witness.h"
 
 #define CT_TEXT "text/plain; charset=utf-8"
 #define CT_OCTETS "application/octet-stream"
@@ -268,10 +269,41 @@ static int hashes_body(ft_resp *r, const char *first_line,
 
 /* ---- Handlers (inside a read snapshot). */
 
+/*
+ * With witnesses: the published checkpoint (the log's signed note and the
+ * cosignatures gathered for it), which may lag the store's newest.
+ */
+static void h_checkpoint_published(ft_api *api, ft_resp *r)
+{
+	uint8_t *note = NULL;
+	size_t len = 0;
+	uint64_t size;
+	ft_hash root;
+	int err = ft_witc_published(api->o.witc, &note, &len, &size, &root);
+
+	if (err == FT_ENOTFOUND) {
+		(void)ft_resp_error(r, 503, "no checkpoint has been cosigned "
+					    "by a quorum of witnesses yet");
+		(void)snprintf(r->extra_header, sizeof(r->extra_header),
+			       "Retry-After: 1");
+		return;
+	}
+	if (err != 0) {
+		(void)ft_resp_error(r, 500, "cannot read the published "
+					    "checkpoint");
+		return;
+	}
+	resp_ok(r, CT_TEXT, CACHE_CHECKPOINT, note, len);
+}
+
 static void h_checkpoint(ft_api *api, ft_resp *r)
 {
 	ft_store_state st;
 
+	if (api->o.witc != NULL) {
+		h_checkpoint_published(api, r);
+		return;
+	}
 	int err = ft_store_get_state(&api->reader, &st);
 
 	if (err != 0) {
@@ -1126,6 +1158,67 @@ static void h_lineage(ft_api *api, const ft_http_req *req, ft_resp *r)
 	resp_ok(r, CT_JSON, CACHE_CHECKPOINT, b.p, b.len);
 }
 
+/*
+ * GET /bundle with witnesses: the tlog-proof of entry `index` against the
+ * published checkpoint, so that it carries the witnesses' cosignatures.
+ * A release the published checkpoint does not cover yet gets 503: it
+ * will once a round has been cosigned. st is the request's snapshot.
+ */
+static void h_bundle_published(ft_api *api, ft_store_state *st,
+			       uint64_t index, ft_resp *r)
+{
+	ft_store_state pst;
+	uint8_t *note = NULL;
+	size_t note_len = 0;
+	uint8_t *out = NULL;
+	size_t len = 0;
+	int err;
+
+	memset(&pst, 0, sizeof(pst));
+	err = ft_witc_published(api->o.witc, &note, &note_len, &pst.size,
+				&pst.root);
+	if (err == FT_ENOTFOUND || (err == 0 && index >= pst.size)) {
+		free(note);
+		(void)ft_resp_error(r, 503, "this release is logged but not "
+					    "yet in a checkpoint cosigned by "
+					    "the witnesses; retry shortly");
+		(void)snprintf(r->extra_header, sizeof(r->extra_header),
+			       "Retry-After: 1");
+		return;
+	}
+	if (err != 0) {
+		(void)ft_resp_error(r, 500, "cannot read the published "
+					    "checkpoint");
+		return;
+	}
+	if (pst.size > st->size) {
+		/* Published after this request's snapshot began: a fresh
+		 * snapshot holds it (it was committed before it was
+		 * published). */
+		ft_store_read_end(&api->reader);
+		err = ft_store_read_begin(&api->reader);
+		if (err == 0) {
+			err = ft_store_get_state(&api->reader, st);
+		}
+		if (err == 0 && pst.size > st->size) {
+			err = FT_ESTORE_CORRUPT;
+		}
+	}
+	pst.checkpoint = note;
+	pst.checkpoint_len = note_len;
+	if (err == 0) {
+		err = ft_seq_tlog_proof(&api->reader, &pst, api->tr, index,
+					&out, &len);
+	}
+	free(note);
+	if (err != 0) {
+		ft_log(FT_LOG_ERROR, "bundle: %s", ft_strerror(err));
+		(void)ft_resp_error(r, 500, "store error");
+		return;
+	}
+	resp_ok(r, CT_TLOGPROOF, CACHE_CHECKPOINT, out, len);
+}
+
 static void h_bundle(ft_api *api, const ft_http_req *req, ft_resp *r)
 {
 	static const char prefix[] = "/bundle/";
@@ -1164,6 +1257,10 @@ static void h_bundle(ft_api *api, const ft_http_req *req, ft_resp *r)
 	}
 	if (err == 0) {
 		err = ft_store_get_state(&api->reader, &st);
+	}
+	if (err == 0 && api->o.witc != NULL) {
+		h_bundle_published(api, &st, index, r);
+		return;
 	}
 	if (err == 0) {
 		err = ft_seq_tlog_proof(&api->reader, &st, api->tr, index, &out,

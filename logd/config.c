@@ -85,6 +85,10 @@ static const setting settings[] = {
 	{"map-size", T_SIZE, OFF(map_size), MIB, TIB, "1M..1T"},
 	{"health-max-age", T_DURATION, OFF(health_max_age_ms), 1, 24 * HOUR,
 	 "1ms..1440m"},
+	{"witnesses", T_PATH, OFF(witnesses), 0, 0, NULL},
+	{"witness-quorum", T_COUNT, OFF(witness_quorum), 0, 32, "0..32"},
+	{"witness-timeout", T_DURATION, OFF(witness_timeout_ms), 100,
+	 5 * MINUTE, "100ms..5m"},
 	{"origin", T_ORIGIN, OFF(origin), 0, 0, NULL},
 };
 
@@ -137,6 +141,8 @@ void ft_config_defaults(ft_logd_config *c)
 	c->max_body_bytes = 65535;
 	c->map_size = 64 * GIB;
 	c->health_max_age_ms = 10 * SEC;
+	c->witness_quorum = 0;
+	c->witness_timeout_ms = 5 * SEC;
 }
 
 static char **string_field(ft_logd_config *c, const setting *s)

@@ -51,6 +51,15 @@ typedef struct ft_logd_config {
 	uint64_t health_max_age_ms; /* health-max-age  10s: /healthz fails when
 				     * the sequencer has not completed a
 				     * cycle for this long */
+	char *witnesses;            /* witnesses       the witnesses file
+				     * (logd/witness.h); NULL: no witness
+				     * client, /checkpoint serves the newest
+				     * signed checkpoint */
+	uint64_t witness_quorum;    /* witness-quorum  0; 0..32, at most the
+				     * number of witnesses (checked by
+				     * ftlogd serve once the file is read) */
+	uint64_t witness_timeout_ms;/* witness-timeout 5s; 100ms..5m: per
+				     * request and per round */
 	char *origin;               /* origin          (init only) */
 } ft_logd_config;
 

@@ -13,10 +13,18 @@
  * point leaves files that are either complete and correct or named
  * ".tmp-*", and ft_export_catch_up redoes everything after the exported
  * checkpoint.
+ *
+ * Publisher mode (witnesses): step 2 and 3 move to
+ * ft_export_write_checkpoint, called by the witness thread with the
+ * published checkpoint, which may lag the store. It is written only once
+ * the tiles of its size are exported (tiles_size), and only then are the
+ * partial tiles it no longer needs removed: a reader holding the
+ * published checkpoint must find every partial tile it names.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +46,15 @@ struct ft_export {
 	size_t dir_len;
 	uint8_t *buf; /* entry bundle under construction, grown on demand */
 	size_t buf_cap;
+	/* mu guards the fields below and every write of DIR/checkpoint:
+	 * the sequencer (update) and the witness thread (write_checkpoint)
+	 * both get here. Tile writes need no lock: only the sequencer
+	 * thread makes them, and concurrent directory creation is
+	 * harmless (EEXIST). */
+	pthread_mutex_t mu;
+	int publisher;       /* DIR/checkpoint only by write_checkpoint */
+	int tiles_known;     /* tiles_size is valid (an update succeeded) */
+	uint64_t tiles_size; /* every tile of this size is exported */
 };
 
 /* Log an I/O failure with errno and turn it into FT_EIO. */
@@ -455,6 +472,11 @@ int ft_export_open(const char *dir, ft_export **out)
 		free(e);
 		return FT_ENOMEM;
 	}
+	if (pthread_mutex_init(&e->mu, NULL) != 0) {
+		free(e->dir);
+		free(e);
+		return FT_ENOMEM;
+	}
 	memcpy(e->dir, dir, len);
 	e->dir[len] = '\0';
 	/* "/" stays "/": then paths start with "//", which is harmless. */
@@ -468,6 +490,7 @@ void ft_export_close(ft_export *e)
 	if (e == NULL) {
 		return;
 	}
+	(void)pthread_mutex_destroy(&e->mu);
 	free(e->buf);
 	free(e->dir);
 	free(e);
@@ -495,6 +518,18 @@ int ft_export_update(ft_export *e, ft_store_reader *r, uint64_t old_size)
 	    0) {
 		return rc;
 	}
+	(void)pthread_mutex_lock(&e->mu);
+	if (e->publisher) {
+		/* The checkpoint and the removal of stale partial tiles
+		 * wait for ft_export_write_checkpoint. */
+		if (!e->tiles_known || st.size > e->tiles_size) {
+			e->tiles_size = st.size;
+		}
+		e->tiles_known = 1;
+		(void)pthread_mutex_unlock(&e->mu);
+		return FT_OK;
+	}
+	(void)pthread_mutex_unlock(&e->mu);
 	if (st.checkpoint == NULL || st.checkpoint_len == 0) {
 		/* Nothing signed yet (a new, empty log): nothing to point
 		 * readers at. */
@@ -505,8 +540,10 @@ int ft_export_update(ft_export *e, ft_store_reader *r, uint64_t old_size)
 		}
 		return FT_OK;
 	}
-	if ((rc = write_atomic(e, "checkpoint", st.checkpoint,
-			       st.checkpoint_len)) != 0) {
+	(void)pthread_mutex_lock(&e->mu);
+	rc = write_atomic(e, "checkpoint", st.checkpoint, st.checkpoint_len);
+	(void)pthread_mutex_unlock(&e->mu);
+	if (rc != 0) {
 		return rc;
 	}
 	/* Same walk, now only dropping partials that full tiles replaced. */
@@ -587,4 +624,75 @@ int ft_export_catch_up(ft_export *e, ft_store_reader *r)
 		return FT_ECONFIG;
 	}
 	return ft_export_update(e, r, old);
+}
+
+void ft_export_set_publisher(ft_export *e)
+{
+	if (e == NULL) {
+		return;
+	}
+	(void)pthread_mutex_lock(&e->mu);
+	e->publisher = 1;
+	(void)pthread_mutex_unlock(&e->mu);
+}
+
+/* The size line of a signed checkpoint (its second line). */
+static int note_size(const uint8_t *note, size_t len, uint64_t *size)
+{
+	const uint8_t *nl1 = memchr(note, '\n', len);
+
+	if (nl1 == NULL) {
+		return FT_ECKPT_FORMAT;
+	}
+	const uint8_t *line = nl1 + 1;
+	size_t rest = len - (size_t)(line - note);
+	const uint8_t *nl2 = memchr(line, '\n', rest);
+	if (nl2 == NULL ||
+	    ft_parse_u63((const char *)line, (size_t)(nl2 - line), size) !=
+		    0) {
+		return FT_ECKPT_FORMAT;
+	}
+	return FT_OK;
+}
+
+int ft_export_write_checkpoint(ft_export *e, const uint8_t *note, size_t len)
+{
+	uint64_t size, prev;
+	int rc;
+
+	if (e == NULL || note == NULL || len == 0) {
+		return FT_EIO;
+	}
+	if (note_size(note, len, &size) != 0) {
+		ft_log(FT_LOG_ERROR, "export: the checkpoint to publish does "
+		       "not parse; not written");
+		return FT_EIO;
+	}
+	(void)pthread_mutex_lock(&e->mu);
+	/* Never point readers at tiles that are not there yet (before the
+	 * catch-up at start, or after a failed update). The empty tree
+	 * needs none. */
+	if (size > 0 && (!e->tiles_known || size > e->tiles_size)) {
+		(void)pthread_mutex_unlock(&e->mu);
+		ft_log(FT_LOG_DEBUG, "export: tiles of size %llu are not "
+		       "exported yet; checkpoint not written",
+		       (unsigned long long)size);
+		return FT_EIO;
+	}
+	prev = ft_export_exported_size(e);
+	rc = write_atomic(e, "checkpoint", note, len);
+	if (rc == 0 && prev < size) {
+		/* Partial tiles replaced by full ones between the old
+		 * published size and this one: no reader of the new
+		 * checkpoint needs them. */
+		walk_ctx w = {e, NULL};
+		if (ft_tile_foreach_new(prev, size, remove_stale_partials,
+					&w) != 0) {
+			ft_log(FT_LOG_WARN, "export: stale partial tiles "
+			       "below size %llu not removed",
+			       (unsigned long long)size);
+		}
+	}
+	(void)pthread_mutex_unlock(&e->mu);
+	return rc == 0 ? FT_OK : FT_EIO;
 }

@@ -26,6 +26,7 @@
 #include "logd/seq.h"
 #include "logd/server.h"
 #include "logd/store.h"
+#include "logd/witness.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0.1.0"
@@ -153,6 +154,35 @@ static const char usage_serve[] =
 	"    --log-level LEVEL        error, warn, info (default) or debug\n"
 	"    --health-max-age D       /healthz fails when the sequencer has not\n"
 	"                             completed a cycle for this long (10s)\n"
+	"    --witnesses FILE         send every new checkpoint to the witnesses\n"
+	"                             listed in FILE and publish the\n"
+	"                             cosignatures they return (see WITNESSES)\n"
+	"    --witness-quorum N       publish a checkpoint only once N distinct\n"
+	"                             witnesses cosigned it (0..32, at most the\n"
+	"                             number of witnesses; default 0: publish\n"
+	"                             at once, cosignatures as they come)\n"
+	"    --witness-timeout D      time a witness has to answer, per request\n"
+	"                             and per round (5s; 100ms..5m)\n"
+	"\n"
+	"WITNESSES\n"
+	"    The witnesses file has one witness per line, \"KEY URL\": its\n"
+	"    cosignature verifier key (type 0x04, printed by \"ftlog witness\n"
+	"    init\") and its http:// submission prefix; '#' starts a comment.\n"
+	"    After each commit the log sends its new checkpoint, with a\n"
+	"    consistency proof, to POST URL/add-checkpoint of every witness\n"
+	"    (C2SP tlog-witness), without ever holding back sequencing. The\n"
+	"    published checkpoint - the log's signed note followed by the\n"
+	"    cosignatures - is what GET /checkpoint serves, what GET /bundle\n"
+	"    proves against and what the tiles directory gets as its\n"
+	"    checkpoint; it is also kept in DIR/published-checkpoint and\n"
+	"    served again after a restart. With a quorum N > 0 a checkpoint is\n"
+	"    published only with N cosignatures: until then the previous one\n"
+	"    stays (GET /checkpoint answers 503 before the first), and GET\n"
+	"    /bundle answers 503 with Retry-After for a release it does not\n"
+	"    cover yet. POST /add answers carry the freshly signed checkpoint\n"
+	"    without cosignatures. A witness that fails is logged, counted in\n"
+	"    /metrics and asked again (after 1s, backing off to 60s, or at the\n"
+	"    next checkpoint). SIGHUP does not re-read the witnesses file.\n"
 	"\n"
 	"CONFIG FILE\n"
 	"    One \"key = value\" per line; '#' starts a comment line. Unknown\n"
@@ -163,9 +193,13 @@ static const char usage_serve[] =
 	"        policy = /etc/ftlog/policy.json\n"
 	"        tiles-dir = /var/www/ftlog\n"
 	"        batch-interval = 500ms\n"
+	"        witnesses = /etc/ftlog/witnesses\n"
+	"        witness-quorum = 1\n"
 	"\n"
 	"HTTP API\n"
-	"    GET  /checkpoint                       signed checkpoint\n"
+	"    GET  /checkpoint                       signed checkpoint (with\n"
+	"                                           --witnesses: the published\n"
+	"                                           one, with cosignatures)\n"
 	"    GET  /tile/L/N[.p/W], /tile/entries/N[.p/W]   C2SP tiles\n"
 	"    POST /add                              DSSE envelope -> tlog-proof\n"
 	"    GET  /proof/inclusion?index=I&size=S   (or leaf=HEX&size=S)\n"
@@ -173,7 +207,8 @@ static const char usage_serve[] =
 	"    GET  /lineage/SHA256HEX[?after=N]      events about a digest (JSON)\n"
 	"    GET  /bundle/SHA256HEX                 tlog-proof of the newest\n"
 	"                                           release of an image (404\n"
-	"                                           none, 410 revoked)\n"
+	"                                           none, 410 revoked, 503 not\n"
+	"                                           yet cosigned)\n"
 	"    GET  /metrics                          Prometheus text\n"
 	"    GET  /healthz\n"
 	"\n"
@@ -647,6 +682,10 @@ static int cmd_serve(int argc, char **argv)
 	ft_metrics *metrics = NULL;
 	ft_export *export = NULL;
 	ft_api *api = NULL;
+	ft_witc *witc = NULL;
+	ft_witc_peer *peers = NULL;
+	size_t npeers = 0;
+	ft_vkey log_vkey;
 	struct serve_ctx x;
 	ft_seq_opts so;
 	ft_api_opts ao;
@@ -681,6 +720,25 @@ static int cmd_serve(int argc, char **argv)
 			     sizeof(err_buf)) != 0) {
 		usage_error("--listen: %s", err_buf);
 	}
+	if (c.witnesses == NULL && c.witness_quorum > 0) {
+		usage_error("--witness-quorum needs --witnesses FILE");
+	}
+	if (c.witnesses != NULL) {
+		peers = calloc(FT_WITC_MAX, sizeof(*peers));
+		if (peers == NULL) {
+			die("out of memory");
+		}
+		if (ft_witc_load(c.witnesses, peers, &npeers, err_buf,
+				 sizeof(err_buf)) != 0) {
+			die("invalid witnesses file: %s", err_buf);
+		}
+		if (c.witness_quorum > npeers) {
+			die("invalid configuration: witness-quorum %llu is "
+			    "more than the %zu witnesses in %s",
+			    (unsigned long long)c.witness_quorum, npeers,
+			    c.witnesses);
+		}
+	}
 	ft_log_set_level(c.log_level);
 	(void)signal(SIGPIPE, SIG_IGN);
 	if (ft_init() != 0) {
@@ -701,6 +759,7 @@ static int cmd_serve(int argc, char **argv)
 		ft_store_close(store);
 		die("cannot load the log key");
 	}
+	ft_skey_public(&key, &log_vkey);
 	memset(&x, 0, sizeof(x));
 	metrics = ft_metrics_new();
 	if (metrics == NULL) {
@@ -712,6 +771,34 @@ static int cmd_serve(int argc, char **argv)
 			die("cannot use the tiles directory %s: %s",
 			    c.tiles_dir, ft_strerror(err));
 		}
+		if (c.witnesses != NULL) {
+			/* DIR/checkpoint is the published one. */
+			ft_export_set_publisher(export);
+		}
+	}
+	if (c.witnesses != NULL) {
+		/* Before the sequencer, which notifies it once its first
+		 * checkpoint is signed and the tiles directory caught up
+		 * (only then is DIR/checkpoint written). */
+		ft_witc_opts wo;
+
+		memset(&wo, 0, sizeof(wo));
+		wo.store = store;
+		wo.log_key = &log_vkey;
+		wo.data_dir = c.data_dir;
+		wo.peers = peers;
+		wo.n = npeers;
+		wo.quorum = (size_t)c.witness_quorum;
+		wo.timeout_ms = c.witness_timeout_ms;
+		wo.export = export;
+		wo.metrics = metrics;
+		err = ft_witc_start(&wo, &witc);
+		if (err != 0) {
+			die("cannot start the witness client: %s",
+			    ft_strerror(err));
+		}
+		free(peers);
+		peers = NULL;
 	}
 	if (uv_loop_init(&x.loop) != 0) {
 		die("cannot create the event loop");
@@ -722,6 +809,7 @@ static int cmd_serve(int argc, char **argv)
 	so.loop = &x.loop;
 	so.metrics = metrics;
 	so.export = export;
+	so.witc = witc;
 	so.batch_interval_ms = c.batch_interval_ms;
 	so.batch_max = (size_t)c.batch_max;
 	so.queue_max = (size_t)c.queue_max;
@@ -734,6 +822,7 @@ static int cmd_serve(int argc, char **argv)
 	memset(&ao, 0, sizeof(ao));
 	ao.store = store;
 	ao.seq = x.seq;
+	ao.witc = witc;
 	ao.metrics = metrics;
 	ao.policy = policy;
 	ao.loop = &x.loop;
@@ -800,12 +889,16 @@ static int cmd_serve(int argc, char **argv)
 	(void)uv_run(&x.loop, UV_RUN_DEFAULT);
 
 	ft_seq_free(x.seq);
+	/* Nothing notifies any more: end the rounds (a request in flight
+	 * ends within --witness-timeout). */
+	ft_witc_stop(witc);
 	ft_server_free(x.server);
 	(void)uv_run(&x.loop, UV_RUN_DEFAULT); /* let closed handles go */
 	if (uv_loop_close(&x.loop) != 0) {
 		ft_log(FT_LOG_WARN, "event loop still had open handles");
 	}
 	ft_api_free(api);
+	ft_witc_free(witc);
 	ft_export_close(export);
 	ft_metrics_free(metrics);
 	ft_store_close(store);

@@ -96,11 +96,19 @@ typedef struct metrics_state {
 	uint64_t conns_refused;
 	int have_checkpoint;
 	struct timespec checkpoint_at; /* CLOCK_MONOTONIC */
+	size_t n_witnesses;
+	uint64_t witness_ok[FT_METRICS_WITNESS_MAX];
+	uint64_t witness_fail[FT_METRICS_WITNESS_MAX];
+	int have_published;
+	uint64_t published_size;
 } metrics_state;
 
 struct ft_metrics {
 	pthread_mutex_t mu;
 	metrics_state s;
+	/* Label values of the witnesses: set once at registration (under
+	 * mu), never changed; freed with m. */
+	char *witness_name[FT_METRICS_WITNESS_MAX];
 };
 
 const char *ft_route_name(int route)
@@ -132,6 +140,9 @@ void ft_metrics_free(ft_metrics *m)
 	}
 	/* Fails only if still locked, which would be a caller bug. */
 	(void)pthread_mutex_destroy(&m->mu);
+	for (size_t i = 0; i < FT_METRICS_WITNESS_MAX; i++) {
+		free(m->witness_name[i]);
+	}
 	free(m);
 }
 
@@ -339,6 +350,53 @@ void ft_metrics_checkpoint_now(ft_metrics *m)
 	unlock(m);
 }
 
+int ft_metrics_witness_add(ft_metrics *m, const char *name)
+{
+	int slot = -1;
+
+	if (m == NULL || name == NULL) {
+		return -1;
+	}
+	char *copy = strdup(name);
+	if (copy == NULL) {
+		return -1;
+	}
+	lock(m);
+	if (m->s.n_witnesses < FT_METRICS_WITNESS_MAX) {
+		slot = (int)m->s.n_witnesses++;
+		m->witness_name[slot] = copy;
+		copy = NULL;
+	}
+	unlock(m);
+	free(copy);
+	return slot;
+}
+
+void ft_metrics_witness_result(ft_metrics *m, int slot, int ok)
+{
+	if (m == NULL || slot < 0 || slot >= FT_METRICS_WITNESS_MAX) {
+		return;
+	}
+	lock(m);
+	if (ok) {
+		m->s.witness_ok[slot]++;
+	} else {
+		m->s.witness_fail[slot]++;
+	}
+	unlock(m);
+}
+
+void ft_metrics_published_size(ft_metrics *m, uint64_t size)
+{
+	if (m == NULL) {
+		return;
+	}
+	lock(m);
+	m->s.published_size = size;
+	m->s.have_published = 1;
+	unlock(m);
+}
+
 /* ---- Rendering. */
 
 typedef struct obuf {
@@ -382,6 +440,28 @@ __attribute__((format(printf, 2, 3))) static void ob_printf(obuf *b,
 		b->p = np;
 		b->cap = ncap;
 	}
+}
+
+/* A label value in the exposition format: backslash, double quote and
+ * newline escaped. Truncated (never mid-escape) if it does not fit. */
+static const char *escape_label(char *out, size_t cap, const char *in)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; in != NULL && in[i] != '\0'; i++) {
+		char c = in[i];
+		int esc = c == '\\' || c == '"' || c == '\n';
+		if (j + (esc ? 2 : 1) + 1 > cap) {
+			break;
+		}
+		if (esc) {
+			out[j++] = '\\';
+			c = c == '\n' ? 'n' : c;
+		}
+		out[j++] = c;
+	}
+	out[j] = '\0';
+	return out;
 }
 
 static void header(obuf *b, const char *name, const char *type,
@@ -515,6 +595,37 @@ int ft_metrics_render(ft_metrics *m, char **out, size_t *len)
 		       "Seconds since the last checkpoint was signed and "
 		       "committed.");
 		ob_printf(&b, "ftlog_checkpoint_age_seconds %.3f\n", age);
+	}
+
+	if (snap.n_witnesses > 0) {
+		char label[2 * 255 + 1];
+
+		header(&b, "ftlog_witness_cosignatures_total", "counter",
+		       "Valid cosignatures received, by witness key name.");
+		for (size_t i = 0; i < snap.n_witnesses; i++) {
+			ob_printf(&b, "ftlog_witness_cosignatures_total"
+				  "{witness=\"%s\"} %" PRIu64 "\n",
+				  escape_label(label, sizeof label,
+					       m->witness_name[i]),
+				  snap.witness_ok[i]);
+		}
+		header(&b, "ftlog_witness_failures_total", "counter",
+		       "Add-checkpoint requests that did not yield a valid "
+		       "cosignature (error status, timeout, unreachable, bad "
+		       "cosignature), by witness key name.");
+		for (size_t i = 0; i < snap.n_witnesses; i++) {
+			ob_printf(&b, "ftlog_witness_failures_total"
+				  "{witness=\"%s\"} %" PRIu64 "\n",
+				  escape_label(label, sizeof label,
+					       m->witness_name[i]),
+				  snap.witness_fail[i]);
+		}
+	}
+	if (snap.have_published) {
+		scalar(&b, "ftlog_published_checkpoint_size", "gauge",
+		       "Tree size of the published checkpoint (the one "
+		       "cosigned by the witness quorum).",
+		       snap.published_size);
 	}
 
 	header(&b, "ftlog_build_info", "gauge",

@@ -20,6 +20,9 @@
  *   ftlog_http_connections_total          counter
  *   ftlog_http_connections_refused_total  counter (over the cap)
  *   ftlog_checkpoint_age_seconds          gauge (since last signing/commit)
+ *   ftlog_witness_cosignatures_total{witness}  counter (valid cosignatures)
+ *   ftlog_witness_failures_total{witness}      counter (failed requests)
+ *   ftlog_published_checkpoint_size       gauge (with witnesses configured)
  *   ftlog_build_info{version}             gauge 1
  */
 #ifndef FTLOG_LOGD_METRICS_H
@@ -71,6 +74,21 @@ void ft_metrics_queue_full(ft_metrics *m);
 void ft_metrics_tree_size(ft_metrics *m, uint64_t size);
 /* Record that a checkpoint was signed/committed now (CLOCK_MONOTONIC). */
 void ft_metrics_checkpoint_now(ft_metrics *m);
+
+/* Most witnesses with their own series (logd/witness.h FT_WITC_MAX). */
+#define FT_METRICS_WITNESS_MAX 32
+
+/*
+ * Witnesses, by key name (label "witness"): register each once, in order;
+ * returns its slot, or -1 (m NULL, full, or out of memory: then
+ * results for it are not counted). The name is copied.
+ */
+int ft_metrics_witness_add(ft_metrics *m, const char *name);
+/* One add-checkpoint exchange with witness `slot`: ok != 0 when it gave
+ * a valid cosignature. A slot of -1 is ignored. */
+void ft_metrics_witness_result(ft_metrics *m, int slot, int ok);
+/* The tree size of the published (cosigned) checkpoint. */
+void ft_metrics_published_size(ft_metrics *m, uint64_t size);
 
 /*
  * Render all metrics: *out is malloc'd (caller frees), *len its length.

@@ -21,6 +21,7 @@
 
 #include "logd/log.h"
 #include "logd/seq.h"
+#include "logd/witness.h"
 
 struct sub {
 	struct sub *next;
@@ -344,6 +345,11 @@ static void run_batch(ft_seq *s, struct sub **batch, size_t n)
 	answer_batch(s, batch, n, err);
 	if (err == 0 && after != before) {
 		run_export(s);
+		/* A new checkpoint, its tiles exported: the witness client
+		 * starts a round soon (this only signals, it never waits). */
+		if (s->o.witc != NULL) {
+			ft_witc_notify(s->o.witc);
+		}
 	}
 }
 
@@ -536,6 +542,12 @@ int ft_seq_start(const ft_seq_opts *opts, ft_seq **out)
 		goto fail_async;
 	}
 	s->thread_started = 1;
+	/* The first checkpoint is signed and the tiles directory caught
+	 * up: the witness client may run a round and write DIR/checkpoint
+	 * (it is started before us, see logd/main.c). */
+	if (s->o.witc != NULL) {
+		ft_witc_notify(s->o.witc);
+	}
 	*out = s;
 	return 0;
 fail_async:
