@@ -845,6 +845,24 @@ static size_t c_count(const ft_witc *w)
 	return k;
 }
 
+/*
+ * Move the cosignatures answered in this round into c_line (with mu held;
+ * c_line is the coordinator's own). Returns how many witnesses have
+ * cosigned the round's checkpoint so far.
+ */
+static size_t take_answers(ft_witc *w)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		struct peer *p = &w->peers[i];
+
+		if (w->c_line_len[i] == 0 && p->done == w->round && p->ok) {
+			memcpy(w->c_line[i], p->line, p->line_len + 1);
+			w->c_line_len[i] = p->line_len;
+		}
+	}
+	return c_count(w);
+}
+
 /* One round on the store's newest checkpoint (coordinator thread). */
 static void run_round(ft_witc *w)
 {
@@ -852,7 +870,7 @@ static void run_round(ft_witc *w)
 	size_t note_len = 0, text_len = 0, missing = 0, count;
 	uint64_t size, pub_size, deadline;
 	size_t pub_count;
-	int has_pub;
+	int has_pub, early = 0;
 	ft_hash root;
 	int err;
 
@@ -914,22 +932,35 @@ static void run_round(ft_witc *w)
 		if (now_ms() >= deadline) {
 			break;
 		}
-		(void)pthread_cond_timedwait(&w->coord_cv, &w->mu, &ts);
-	}
-	missing = 0;
-	for (size_t i = 0; i < w->n; i++) {
-		struct peer *p = &w->peers[i];
-
-		if (w->c_line_len[i] > 0) {
+		if (early && w->notified) {
+			/* Published with its quorum, and a newer checkpoint
+			 * waits: the next round starts now; the witnesses
+			 * still busy take it when they are done. */
+			break;
+		}
+		if (!early && w->quorum > 0 && take_answers(w) >= w->quorum) {
+			/* The quorum is in: publish now, not after the
+			 * slowest witness; later cosignatures republish. */
+			early = 1;
+			(void)pthread_mutex_unlock(&w->mu);
+			count = c_count(w);
+			if (!has_pub || size > pub_size ||
+			    (size == pub_size && count > pub_count)) {
+				if (publish(w, note, note_len, size, &root,
+					    w->c_line, w->c_line_len,
+					    count) == 0) {
+					has_pub = 1;
+					pub_size = size;
+					pub_count = count;
+				}
+				sync_export(w);
+			}
+			(void)pthread_mutex_lock(&w->mu);
 			continue;
 		}
-		if (p->done == w->round && p->ok) {
-			memcpy(w->c_line[i], p->line, p->line_len + 1);
-			w->c_line_len[i] = p->line_len;
-		} else {
-			missing++;
-		}
+		(void)pthread_cond_timedwait(&w->coord_cv, &w->mu, &ts);
 	}
+	missing = w->n - take_answers(w);
 	(void)pthread_mutex_unlock(&w->mu);
 
 	if (missing > 0) {
@@ -1139,10 +1170,13 @@ int ft_witc_start(const ft_witc_opts *opts, ft_witc **out)
 		int has;
 
 		pub_info(w, &has, &psize, &pcount);
+		size_t tl;
+
 		if (newest(w, note, &len, &size, &root) == 0 &&
-		    (!has || size > psize)) {
-			/* Unverified here: run_round checks the log's
-			 * signature before anything goes to a witness. */
+		    (!has || size > psize) &&
+		    ft_note_open(note, len, &w->log_key, 1, NULL, &tl) == 0) {
+			/* Readers get only what verifies with the log key,
+			 * as run_round checks before a witness sees it. */
 			(void)publish(w, note, len, size, &root, NULL, NULL, 0);
 		}
 	}

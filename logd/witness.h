@@ -28,10 +28,13 @@
  * Its 200 answer must carry a valid cosignature of C by its key
  * (ft_addcp_check_cosig); anything else (other status, timeout,
  * unreachable, bad cosignature) is logged with a one-line reason and
- * counted, and the witness is retried in the next round. A round ends
- * when every witness answered or `timeout_ms` passed (each request has
- * that timeout too). Sequencing never waits for witnesses: ft_witc_notify
- * only sets a flag and signals.
+ * counted, and the witness is retried in the next round: the next
+ * checkpoint's, or, when the log is idle, a retry round on the same
+ * checkpoint after 1 s, doubling up to 60 s, so that a witness that comes
+ * back gets to cosign without new entries. A round ends when every
+ * witness answered or `timeout_ms` passed (each request has that timeout
+ * too). Sequencing never waits for witnesses: ft_witc_notify only sets a
+ * flag and signals.
  *
  * Publishing. The published checkpoint is the signed note of C followed
  * by the cosignature lines gathered for C, in witness-file order:
@@ -39,9 +42,10 @@
  *              cosignatures), and published again with them when the
  *              round ends;
  *   quorum k:  C is published only if at least k distinct witnesses
- *              cosigned it; until then the previous published checkpoint
- *              stays (readers never see a checkpoint without k
- *              witnesses).
+ *              cosigned it - as soon as the k-th cosignature is in, not
+ *              after the slowest witness; later ones publish it again.
+ *              Until then the previous published checkpoint stays
+ *              (readers never see a checkpoint without k witnesses).
  * It is what GET /checkpoint serves, what GET /bundle builds its proofs
  * against (so bundles carry cosignatures), and what the static export
  * writes as DIR/checkpoint (ft_export_write_checkpoint, after its tiles).

@@ -115,6 +115,15 @@ static inline void ft_wbuf_byte(ft_wbuf *w, uint8_t b)
 /* Decimal, no leading zeros. */
 void ft_wbuf_u64(ft_wbuf *w, uint64_t v);
 
+/*
+ * Strict standard base64 of any length (a signature line's, which may be
+ * from an unknown key and of any size), checked 256 characters at a time
+ * so that it needs no buffer of its size: the first 4 decoded bytes (the
+ * key id) go to head, the decoded length to *total. Only the last
+ * quantum may hold padding. merkle/note.c.
+ */
+bool ft_b64_scan(const uint8_t *s, size_t n, uint8_t head[4], size_t *total);
+
 /* Standard base64 of (s, n). */
 void ft_wbuf_b64(ft_wbuf *w, const uint8_t *s, size_t n);
 

@@ -767,8 +767,8 @@ typedef struct sig_line {
  * every chunk but the last must end in a data character (ft_b64_decode
  * already rejects '=' anywhere but at a chunk's end).
  */
-static bool b64_scan(const uint8_t *s, size_t n, uint8_t head[4],
-		     size_t *total)
+bool ft_b64_scan(const uint8_t *s, size_t n, uint8_t head[4],
+		 size_t *total)
 {
 	uint8_t tmp[B64_CHUNK / 4 * 3];
 	size_t have = 0;
@@ -823,7 +823,7 @@ static int sig_line_parse(const uint8_t *p, size_t n, sig_line *out)
 	out->name_len = name_len;
 	out->b64 = ft_cur_ptr(&c);
 	out->b64_len = ft_cur_left(&c);
-	if (!b64_scan(out->b64, out->b64_len, head, &out->sig_len) ||
+	if (!ft_b64_scan(out->b64, out->b64_len, head, &out->sig_len) ||
 	    out->sig_len < 5) {
 		return FT_ENOTE_FORMAT;
 	}

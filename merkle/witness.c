@@ -27,9 +27,7 @@ static const char old_prefix[] = "old ";
 #define COSIG_SIG_LEN (4 + 8 + 64)
 
 /* Base64 characters validated per step in a signature line. */
-#define B64_CHUNK 256
 
-FT_STATIC_ASSERT(B64_CHUNK % 4 == 0, "base64 chunks are whole quanta");
 FT_STATIC_ASSERT(PROOF_B64_LEN + 1 == 45,
 		 "FT_ADDCP_BODY_MAX counts 45 bytes per proof line");
 
@@ -176,44 +174,6 @@ int ft_addcp_parse_size(const uint8_t *body, size_t len, uint64_t *size)
 /* ---- 200 answers. */
 
 /*
- * Strict base64 of any length, checked B64_CHUNK characters at a time so
- * that a foreign signature of any size needs no buffer of its size; the
- * first 4 decoded bytes (the key id) go to head, the decoded length to
- * *total. Only the last quantum may hold padding.
- */
-static bool b64_scan(const uint8_t *s, size_t n, uint8_t head[4],
-		     size_t *total)
-{
-	uint8_t tmp[B64_CHUNK / 4 * 3];
-	size_t have = 0;
-	size_t sum = 0;
-	size_t off = 0;
-
-	if (n == 0 || n % 4 != 0) {
-		return false;
-	}
-	while (off < n) {
-		size_t step = n - off < B64_CHUNK ? n - off : B64_CHUNK;
-		size_t got = 0;
-
-		if (off + step < n && s[off + step - 1] == '=') {
-			return false;
-		}
-		if (ft_b64_decode((const char *)s + off, step, tmp, sizeof tmp,
-				  &got) != 0) {
-			return false;
-		}
-		for (size_t i = 0; i < got && have < 4; i++) {
-			head[have++] = tmp[i];
-		}
-		sum += got;
-		off += step;
-	}
-	*total = sum;
-	return true;
-}
-
-/*
  * One signature line without its newline: "— <name> <base64>", a valid
  * key name and strict base64 of a key id and at least one signature byte
  * (signed-note "Format"). Names are capped at FT_KEY_NAME_MAX, ftlog's
@@ -240,7 +200,7 @@ static bool sig_line_ok(const uint8_t *p, size_t n, const uint8_t **name,
 		return false;
 	}
 	c.off += *name_len + 1;
-	if (!b64_scan(ft_cur_ptr(&c), ft_cur_left(&c), head, sig_len) ||
+	if (!ft_b64_scan(ft_cur_ptr(&c), ft_cur_left(&c), head, sig_len) ||
 	    *sig_len < 5) {
 		return false;
 	}

@@ -1024,6 +1024,52 @@ START_TEST(misbehaving_witnesses)
 }
 END_TEST
 
+/*
+ * Quorum 1 of 2 with one witness that never answers: the checkpoint is
+ * published as soon as the good witness cosigned it, not when the round's
+ * timeout (20 s here) gives up on the other (logd/witness.h).
+ */
+START_TEST(quorum_publishes_before_slowest)
+{
+	lh_server s;
+	fake f[2];
+	ft_vkey wk[2];
+	lh_resp r;
+	const char *names[] = {"good.example/w", "hang.example/w"};
+	const int modes[] = {FW_OK, FW_HANG};
+	const char *keys[2];
+	int ports[2];
+
+	ck_assert_int_eq(lh_init(&s, ORIGIN), 0);
+	for (int i = 0; i < 2; i++) {
+		fake_start(&f[i], names[i], &s, modes[i]);
+		fake_vkey(&f[i], &wk[i]);
+		keys[i] = f[i].vkey;
+		ports[i] = f[i].port;
+	}
+	char *wf = write_witnesses(&s, keys, ports, 2);
+	start_logd(&s, 0, wf, "1", "20s");
+	int64_t t0 = now_ms();
+	ck_assert_uint_eq(add_build(&s, 1, 5000), 0);
+	wait_published(&s, 1, &wk[0], 1, &r);
+	int64_t took = now_ms() - t0;
+	ck_assert_msg(took < 10000, "published after %lld ms: it waited for "
+				    "the witness that never answers",
+		      (long long)took);
+	lh_resp_free(&r);
+	/* Let the hanging witness go (it closes without an answer), so
+	 * that ftlogd's request to it ends and stopping is prompt. */
+	atomic_store(&f[1].mode, FW_500);
+	ck_assert_int_eq(lh_stop(&s), 0);
+	ck_assert_int_eq(lh_log_clean(&s), 0);
+	for (int i = 0; i < 2; i++) {
+		fake_stop(&f[i]);
+	}
+	free(wf);
+	lh_cleanup(&s);
+}
+END_TEST
+
 START_TEST(witness_conflicts)
 {
 	lh_server s;
@@ -1127,6 +1173,7 @@ static Suite *cosign_suite(void)
 	tcase_add_test(tc, real_witnesses_cosign);
 	tcase_add_test(tc, witness_down_then_up);
 	tcase_add_test(tc, misbehaving_witnesses);
+	tcase_add_test(tc, quorum_publishes_before_slowest);
 	tcase_add_test(tc, witness_conflicts);
 	suite_add_tcase(s, tc);
 	return s;

@@ -163,6 +163,13 @@ static void witness_stop(witness *w)
 		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 			      "the witness did not stop cleanly (%d); see %s",
 			      st, w->log);
+		/* Under ASan/UBSan: no report (leaks included). */
+		char *log = read_text(w->log);
+		ck_assert_msg(strstr(log, "Sanitizer") == NULL &&
+				      strstr(log, "runtime error:") == NULL,
+			      "the witness's log has a sanitizer report:\n%s",
+			      log);
+		free(log);
 	}
 	free(w->dir);
 	free(w->logs);

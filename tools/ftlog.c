@@ -416,7 +416,7 @@ uint8_t *read_file(const char *path, size_t max, size_t *len,
 	return buf;
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int write_all(int fd, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 
@@ -620,8 +620,7 @@ void load_vkey(const char *cmd, const char *opt, const char *arg,
 	}
 }
 
-/* A signer key file from keygen: one line, readable by its owner only. */
-static void load_skey(const char *path, ft_skey *out)
+void load_skey(const char *path, uint8_t type, ft_skey *out)
 {
 	char buf[FT_KEY_STR_MAX + 8];
 	struct stat st;
@@ -656,16 +655,20 @@ static void load_skey(const char *path, ft_skey *out)
 	if (rc != 0) {
 		fatal(EX_FAIL, "key %s: %s", path, ft_strerror(rc));
 	}
-	if (out->type != FT_KEY_ED25519) {
+	if (out->type != type) {
 		ft_skey_wipe(out);
-		fatal(EX_FAIL, "key %s is not an Ed25519 signing key", path);
+		fatal(EX_FAIL, "key %s is not %s", path,
+		      type == FT_KEY_COSIG_V1
+			      ? "a cosignature key (tlog-cosignature v1, type "
+				"0x04)"
+			      : "an Ed25519 signing key");
 	}
 }
 
 /* ---- keygen. */
 
-static int create_excl(const char *path, const char *data, size_t len,
-		       mode_t mode)
+int create_excl(const char *path, const void *data, size_t len,
+		unsigned mode)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 
@@ -1295,7 +1298,7 @@ static int cmd_attest(int argc, char **argv)
 		fatal(EX_IOERR, "out of memory");
 	}
 	for (i = 0; i < nkeys; i++) {
-		load_skey(keyf[i], &keys[i]);
+		load_skey(keyf[i], FT_KEY_ED25519, &keys[i]);
 		ft_skey_public(&keys[i], &pubs[i]);
 		for (j = 0; j < i; j++) {
 			if (memcmp(keys[i].pk, keys[j].pk, 32) == 0) {

@@ -86,6 +86,14 @@ uint8_t *read_file(const char *path, size_t max, size_t *len,
  * rename) with mode; "-" writes standard output. Exits 3 on failure. */
 void write_file_atomic(const char *path, const void *data, size_t len,
 		       unsigned mode);
+/* write(2) all of data, resuming after EINTR. 0 or -1 (errno). */
+int write_all(int fd, const void *data, size_t len);
+
+/* Create path exclusively (O_EXCL) with mode, write data, fsync. 0, or -1
+ * with errno (the file is removed again on a failed write). */
+int create_excl(const char *path, const void *data, size_t len,
+		unsigned mode);
+
 /* SHA-256 of a file, streamed in 64 KiB chunks (nettle). Exits 3. */
 void hash_file(const char *path, uint8_t out[32]);
 /* Lowercase hex of n bytes into out (2n+1). */
@@ -98,6 +106,11 @@ void digest_from(const char *cmd, const char *image, const char *hex,
 		 uint8_t out[32]);
 
 /* ---- Keys. */
+
+/* A signer key file (keygen, witness init): one line, readable by its
+ * owner only, of key type `type` (FT_KEY_ED25519 or FT_KEY_COSIG_V1).
+ * Exits 3 when unreadable, 1 when wrong. */
+void load_skey(const char *path, uint8_t type, ft_skey *out);
 
 /* A verifier key given as a key string or as a file holding one (a .pub
  * file from keygen or ftlogd init). Usage error naming opt otherwise. */

@@ -184,46 +184,6 @@ static char *path_join(const char *dir, const char *name)
 	return p;
 }
 
-static int write_all_fd(int fd, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0 && errno == EINTR) {
-			continue;
-		}
-		if (w <= 0) {
-			return -1;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Create path exclusively with mode, write, fsync. 0 or -1 (errno). */
-static int create_excl(const char *path, const void *data, size_t len,
-		       mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-
-	if (fd < 0) {
-		return -1;
-	}
-	if (fchmod(fd, mode) != 0 || write_all_fd(fd, data, len) != 0 ||
-	    fsync(fd) != 0) {
-		int e = errno;
-
-		(void)close(fd);
-		(void)unlink(path);
-		errno = e;
-		return -1;
-	}
-	return close(fd);
-}
-
 /* fsync a directory so that the names created in it are durable. */
 static int fsync_dir(const char *dir)
 {
@@ -271,7 +231,7 @@ static void wlog(const char *fmt, ...)
 	}
 	n += (size_t)k < sizeof line - n - 1 ? (size_t)k : sizeof line - n - 2;
 	line[n++] = '\n';
-	(void)write_all_fd(2, line, n);
+	(void)write_all(2, line, n);
 }
 
 /* ---- init. */
@@ -382,6 +342,17 @@ static int cmd_init(int argc, char **argv)
 		mdb_env_close(env);
 	}
 	if (rc != 0) {
+		/* Leave nothing half made: init can simply be run again. */
+		char *f = path_join(dbpath, "data.mdb");
+		char *l = path_join(dbpath, "lock.mdb");
+
+		(void)unlink(f);
+		(void)unlink(l);
+		(void)rmdir(dbpath);
+		(void)unlink(kpath);
+		(void)unlink(ppath);
+		free(f);
+		free(l);
 		fatal(EX_IOERR, "cannot create the database in %s: %s", dbpath,
 		      mdb_strerror(rc));
 	}
@@ -496,53 +467,6 @@ static void logs_load(const char *path, logs *l)
 	free(buf);
 	if (l->n == 0) {
 		fatal(EX_FAIL, "%s: no log keys", path);
-	}
-}
-
-/* ---- The witness key. */
-
-static void load_witness_key(const char *path, ft_skey *out)
-{
-	char buf[FT_KEY_STR_MAX + 8];
-	struct stat st;
-	ssize_t r;
-	size_t n;
-	int fd, rc;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fatal(EX_IOERR, "cannot open key %s: %s", path,
-		      strerror(errno));
-	}
-	if (fstat(fd, &st) != 0) {
-		fatal(EX_IOERR, "cannot stat %s: %s", path, strerror(errno));
-	}
-	if ((st.st_mode & 0077) != 0) {
-		fatal(EX_FAIL, "key %s is readable by others; refusing to use "
-			       "it (chmod 600)",
-		      path);
-	}
-	r = read(fd, buf, sizeof buf - 1);
-	(void)close(fd);
-	if (r <= 0 || (size_t)r >= sizeof buf - 1) {
-		sodium_memzero(buf, sizeof buf);
-		fatal(EX_FAIL, "%s does not hold one signer key", path);
-	}
-	n = (size_t)r;
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ')) {
-		n--;
-	}
-	rc = ft_skey_parse(buf, n, out);
-	sodium_memzero(buf, sizeof buf);
-	if (rc != 0) {
-		fatal(EX_FAIL, "key %s: %s", path, ft_strerror(rc));
-	}
-	if (out->type != FT_KEY_COSIG_V1) {
-		ft_skey_wipe(out);
-		fatal(EX_FAIL,
-		      "key %s is not a cosignature key (tlog-cosignature v1, "
-		      "type 0x04)",
-		      path);
 	}
 }
 
@@ -1037,7 +961,7 @@ static int cmd_serve(int argc, char **argv)
 	(void)signal(SIGPIPE, SIG_IGN);
 	memset(&w, 0, sizeof w);
 	kpath = path_join(dir, KEY_FILE);
-	load_witness_key(kpath, &w.key);
+	load_skey(kpath, FT_KEY_COSIG_V1, &w.key);
 	free(kpath);
 	logs_load(logs_path, &w.logs);
 	open_db(&w, dir);
