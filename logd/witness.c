@@ -621,6 +621,15 @@ static void load_published(ft_witc *w)
 	w->pub_count = count;
 	w->pub_version++;
 	(void)pthread_mutex_unlock(&w->pub_mu);
+	/* Each witness that cosigned it held at least that size: start
+	 * from there instead of learning it from a 409 (the peer threads
+	 * have not started yet). */
+	for (size_t i = 0; i < w->n; i++) {
+		if (status[1 + i].verified) {
+			w->peers[i].known = 1;
+			w->peers[i].last_size = cp.size;
+		}
+	}
 	ft_metrics_published_size(w->metrics, cp.size);
 	ft_log(FT_LOG_INFO, "published checkpoint of size %llu (with %zu "
 	       "witness cosignature(s)) restored from %s",

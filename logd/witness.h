@@ -57,7 +57,9 @@
  * directory). At start it is read back and published again if its log
  * signature verifies, its size is at most the store's and its root is the
  * store's root at that size (otherwise it is ignored with a warning).
- * Each witness's last cosigned size is learned again from 409 answers.
+ * A witness whose cosignature it carries is then taken to hold its size
+ * (the first request goes from there); other witnesses' sizes are learned
+ * from their 409 answers.
  */
 #ifndef FTLOG_LOGD_WITNESS_H
 #define FTLOG_LOGD_WITNESS_H

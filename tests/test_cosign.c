@@ -21,8 +21,9 @@
  *               prompt; once the third behaves, its cosignature (only
  *               its) is published
  *   conflict    a witness restarted with state from an earlier size gets
- *               409-resent a proof from that size; ftlogd restarted (the
- *               witness sizes unknown) learns them from 409; a witness
+ *               409-resent a proof from that size; ftlogd restarted
+ *               starts from the sizes its published checkpoint shows,
+ *               and without that file learns them from 409; a witness
  *               claiming a size beyond the log's is not published
  *
  * The fake witness implements add-checkpoint with libftmerkle: it checks
@@ -1121,29 +1122,54 @@ START_TEST(witness_conflicts)
 	f.n409 = 0;
 	pthread_mutex_unlock(&f.mu);
 
-	/* ftlogd restarted knows no witness size: 0 -> 409 "4" -> 4. */
+	/* ftlogd restarted starts from the size its published checkpoint
+	 * shows the witness cosigned: old 4 at once, no 409. */
 	ck_assert_int_eq(lh_stop(&s), 0);
 	ck_assert_int_eq(lh_log_clean(&s), 0);
+	pthread_mutex_lock(&f.mu);
+	f.nolds = 0;
+	f.n409 = 0;
+	pthread_mutex_unlock(&f.mu);
 	start_logd(&s, 1, wf, "1", "1s");
 	ck_assert_uint_eq(add_build(&s, 5, 2000), 4);
-	wait_published(&s, 5, &wk, 1, &pub);
+	wait_published(&s, 5, &wk, 1, &r);
+	lh_resp_free(&r);
+	pthread_mutex_lock(&f.mu);
+	ck_assert_uint_ge(f.nolds, 1);
+	ck_assert_uint_eq(f.olds[0], 4);
+	ck_assert_uint_eq(f.n409, 0);
+	ck_assert_uint_eq(f.size, 5);
+	f.nolds = 0;
+	f.n409 = 0;
+	pthread_mutex_unlock(&f.mu);
+
+	/* Without its published checkpoint, a restarted ftlogd knows no
+	 * witness size: 0 -> 409 "5" -> 5. */
+	ck_assert_int_eq(lh_stop(&s), 0);
+	ck_assert_int_eq(lh_log_clean(&s), 0);
+	char *pc = tu_strf("%s/published-checkpoint", s.data);
+	ck_assert_int_eq(unlink(pc), 0);
+	free(pc);
+	start_logd(&s, 1, wf, "1", "1s");
+	ck_assert_uint_eq(add_build(&s, 6, 2000), 5);
+	wait_published(&s, 6, &wk, 1, &pub);
 	pthread_mutex_lock(&f.mu);
 	ck_assert_uint_ge(f.nolds, 2);
 	ck_assert_uint_eq(f.olds[0], 0);
 	ck_assert_uint_eq(f.n409, 1);
-	ck_assert_uint_eq(f.size, 5);
+	ck_assert_uint_eq(f.size, 6);
 	pthread_mutex_unlock(&f.mu);
 
 	/* A witness claiming a size beyond the log's is not published. */
 	atomic_store(&f.mode, FW_AHEAD);
-	ck_assert_uint_eq(add_build(&s, 6, 2000), 5);
+	ck_assert_uint_eq(add_build(&s, 7, 2000), 6);
 	tu_sleep_ms(1500);
 	get(&s, "/checkpoint", &r);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_int_eq(open_published(&s, r.body, r.body_len, &wk, 1, &size,
 					ok, &lines),
 			 0);
-	ck_assert_uint_eq(size, 5);
+	ck_assert_uint_eq(size, 6);
 	ck_assert(r.body_len == pub.body_len &&
 		  memcmp(r.body, pub.body, r.body_len) == 0);
 	lh_resp_free(&r);
