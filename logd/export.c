@@ -35,6 +35,7 @@
 #include <ftlog/tile.h>
 
 #include "logd/export.h"
+#include "logd/fsutil.h"
 #include "logd/log.h"
 
 /* Longest path we build: DIR + "/" + tile path + ".p/" + temp name. */
@@ -79,18 +80,8 @@ static int join(const ft_export *e, const char *rel, char *out, size_t cap)
 /* fsync a directory so the names created or removed in it are durable. */
 static int fsync_dir(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0) {
-		return io_error("open directory", path);
-	}
-	if (fsync(fd) != 0) {
-		int rc = io_error("fsync directory", path);
-		(void)close(fd); /* already failing; fsync's errno was logged */
-		return rc;
-	}
-	if (close(fd) != 0) {
-		return io_error("close directory", path);
+	if (ft_fsync_dir(path) != 0) {
+		return io_error("fsync directory", path);
 	}
 	return FT_OK;
 }

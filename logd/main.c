@@ -20,6 +20,7 @@
 #include "logd/api.h"
 #include "logd/config.h"
 #include "logd/export.h"
+#include "logd/fsutil.h"
 #include "logd/log.h"
 #include "logd/metrics.h"
 #include "logd/policy.h"
@@ -294,19 +295,6 @@ static int write_new_file(const char *path, const char *data, size_t len,
 	return close(fd);
 }
 
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc;
-
-	if (fd < 0) {
-		return -1;
-	}
-	rc = fsync(fd);
-	(void)close(fd);
-	return rc;
-}
-
 /* ---- Argument handling shared by init and serve. */
 
 struct flag {
@@ -481,7 +469,7 @@ static int cmd_init(int argc, char **argv)
 	if (write_new_file(pub_path, vkey_str, vlen, 0644) != 0) {
 		die("cannot write %s: %s", pub_path, strerror(errno));
 	}
-	if (fsync_dir(c.data_dir) != 0) {
+	if (ft_fsync_dir(c.data_dir) != 0) {
 		die("cannot sync %s: %s", c.data_dir, strerror(errno));
 	}
 	if (fwrite(vkey_str, 1, vlen, stdout) != vlen || fflush(stdout) != 0) {

@@ -36,6 +36,7 @@
 #include <ftlog/witness.h>
 
 #include "client/httpc.h"
+#include "logd/fsutil.h"
 #include "logd/log.h"
 #include "logd/witness.h"
 
@@ -350,22 +351,6 @@ out:
 
 /* ---- Publishing. */
 
-/* fsync a directory so a rename in it is durable. 0 or -1. */
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc;
-
-	if (fd < 0) {
-		return -1;
-	}
-	rc = fsync(fd);
-	if (close(fd) != 0) {
-		rc = -1;
-	}
-	return rc;
-}
-
 /* DATA/published-checkpoint, atomically. 0 or -1 (logged). */
 static int persist(ft_witc *w, const uint8_t *data, size_t len)
 {
@@ -395,7 +380,7 @@ static int persist(ft_witc *w, const uint8_t *data, size_t len)
 		goto fail_fd;
 	}
 	if (rename(w->pub_tmp, w->pub_path) != 0 ||
-	    fsync_dir(w->data_dir) != 0) {
+	    ft_fsync_dir(w->data_dir) != 0) {
 		goto fail;
 	}
 	return 0;

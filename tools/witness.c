@@ -40,6 +40,7 @@
 
 #include "logd/api.h"
 #include "logd/config.h"
+#include "logd/fsutil.h"
 #include "logd/http.h"
 #include "logd/log.h"
 #include "logd/server.h"
@@ -183,20 +184,6 @@ static char *path_join(const char *dir, const char *name)
 	}
 	(void)snprintf(p, n, "%s/%s", dir, name);
 	return p;
-}
-
-/* fsync a directory so that the names created in it are durable. */
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc;
-
-	if (fd < 0) {
-		return -1;
-	}
-	rc = fsync(fd);
-	(void)close(fd);
-	return rc;
 }
 
 /*
@@ -357,7 +344,7 @@ static int cmd_init(int argc, char **argv)
 		fatal(EX_IOERR, "cannot create the database in %s: %s", dbpath,
 		      mdb_strerror(rc));
 	}
-	if (fsync_dir(dbpath) != 0 || fsync_dir(dir) != 0) {
+	if (ft_fsync_dir(dbpath) != 0 || ft_fsync_dir(dir) != 0) {
 		fatal(EX_IOERR, "cannot sync %s: %s", dir, strerror(errno));
 	}
 	if (fwrite(vkey, 1, vlen, stdout) != vlen || fflush(stdout) != 0) {
