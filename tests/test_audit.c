@@ -49,6 +49,7 @@
 #include <ftlog/tile.h>
 
 #include "tests/logd_harness.h"
+#include "tests/nginx_harness.h"
 #include "tests/testutil.h"
 
 static const char *const k_args[] = { "--batch-interval", "50ms", NULL };
@@ -73,13 +74,6 @@ static const char *ftlog_path(void)
 	snprintf(path, sizeof path, "%s/tools/ftlog",
 		 b != NULL && *b ? b : ".");
 	return path;
-}
-
-static const char *nginx_path(void)
-{
-	const char *p = getenv("FTLOG_NGINX");
-
-	return p != NULL && *p != 0 ? p : "/usr/sbin/nginx";
 }
 
 /* ---- Running ftlog. */
@@ -182,72 +176,6 @@ static size_t count_lines(const char *s)
 
 /* ---- nginx (the example's server block, as tests/test_nginx.c). */
 
-static int free_port(void)
-{
-	struct sockaddr_in a;
-	socklen_t al = sizeof a;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	ck_assert(fd >= 0);
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
-	ck_assert(getsockname(fd, (struct sockaddr *)&a, &al) == 0);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
-static char *example_path(void)
-{
-	const char *env = getenv("FTLOG_NGINX_EXAMPLE");
-	const char *bd = getenv("FTLOG_BUILDDIR");
-	const char *f = __FILE__;
-	const char *slash = strrchr(f, '/');
-	size_t dir_len = 0;
-
-	if (env != NULL && *env != 0) {
-		return strdup(env);
-	}
-	if (slash != NULL) {
-		const char *s2 = slash;
-		while (s2 > f && s2[-1] != '/') {
-			s2--;
-		}
-		dir_len = (size_t)(s2 - f);
-	}
-	const char *bases[3] = { "", bd, bd };
-	const char *seps[3] = { "", "/", "/../" };
-	for (int i = 0; i < 3; i++) {
-		char *p = NULL;
-		if (bases[i] == NULL || (i > 0 && f[0] == '/')) {
-			continue;
-		}
-		if (asprintf(&p, "%s%s%.*sdocs/nginx.conf.example", bases[i],
-			     seps[i], (int)dir_len, f) < 0) {
-			return NULL;
-		}
-		if (access(p, R_OK) == 0) {
-			return p;
-		}
-		free(p);
-	}
-	return strdup("docs/nginx.conf.example");
-}
-
-static void replace_once(char **text, const char *from, const char *to)
-{
-	char *at = strstr(*text, from);
-
-	ck_assert_msg(at != NULL, "nginx.conf.example: \"%s\" not found",
-		      from);
-	char *out = NULL;
-	ck_assert(asprintf(&out, "%.*s%s%s", (int)(at - *text), *text, to,
-			   at + strlen(from)) > 0);
-	free(*text);
-	*text = out;
-}
-
 typedef struct ngx {
 	pid_t pid;
 	int port;
@@ -258,80 +186,17 @@ typedef struct ngx {
 static void ngx_start(ngx *g, const char *dir, const char *root,
 		      int upstream_port)
 {
-	char *ex = example_path();
-	size_t len = 0;
-	char path[1100], buf[1200];
-
-	ck_assert(ex != NULL);
 	snprintf(g->dir, sizeof g->dir, "%s", dir);
 	ck_assert(mkdir(dir, 0700) == 0);
-	char *site = (char *)tu_read_file(ex, &len);
-	ck_assert_msg(site != NULL, "cannot read %s", ex);
-	free(ex);
-	g->port = free_port();
-	snprintf(buf, sizeof buf, "server 127.0.0.1:%d;", upstream_port);
-	replace_once(&site, "server 127.0.0.1:8080;", buf);
-	snprintf(buf, sizeof buf, "root %s;", root);
-	replace_once(&site, "root /var/lib/ftlog/tiles;", buf);
-	snprintf(buf, sizeof buf, "listen 127.0.0.1:%d;", g->port);
-	replace_once(&site, "listen 80;", buf);
-	replace_once(&site, "listen [::]:80;", "");
-	snprintf(path, sizeof path, "%s/site.conf", dir);
-	ck_assert(tu_write_file(path, site, strlen(site)) == 0);
-	free(site);
-	char *conf = tu_strf(
-		"daemon off;\nmaster_process off;\nworker_processes 1;\n"
-		"pid %s/nginx.pid;\nerror_log %s/error.log warn;\n"
-		"events { worker_connections 256; }\n"
-		"http {\n access_log off;\n"
-		" client_body_temp_path %s/cb;\n proxy_temp_path %s/px;\n"
-		" fastcgi_temp_path %s/fc;\n uwsgi_temp_path %s/uw;\n"
-		" scgi_temp_path %s/sc;\n include %s/site.conf;\n}\n",
-		dir, dir, dir, dir, dir, dir, dir, dir);
-	snprintf(path, sizeof path, "%s/nginx.conf", dir);
-	ck_assert(tu_write_file(path, conf, strlen(conf)) == 0);
-	free(conf);
-
-	char errlog[1100];
-	snprintf(errlog, sizeof errlog, "%s/error.log", dir);
-	g->pid = fork();
-	ck_assert(g->pid >= 0);
-	if (g->pid == 0) {
-		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execl(nginx_path(), "nginx", "-p", dir, "-c", path, "-e",
-		      errlog, (char *)NULL);
-		_exit(127);
-	}
-	double t0 = now();
-	for (;;) {
-		lh_resp r;
-		int st;
-		ck_assert_msg(waitpid(g->pid, &st, WNOHANG) != g->pid,
-			      "nginx exited at startup");
-		if (lh_http(g->port, "GET", "/tile/none", NULL, 0, &r) == 0) {
-			lh_resp_free(&r);
-			return;
-		}
-		ck_assert_msg(now() - t0 < 10.0, "nginx not answering");
-		tu_sleep_ms(20);
-	}
+	g->port = nh_free_port();
+	nh_write_conf(dir, g->port, upstream_port, root);
+	g->pid = nh_start(dir, g->port);
 }
 
 static void ngx_stop(ngx *g)
 {
-	int st;
-
 	if (g->pid > 0) {
-		kill(g->pid, SIGTERM);
-		for (int i = 0; i < 500; i++) {
-			if (waitpid(g->pid, &st, WNOHANG) == g->pid) {
-				g->pid = 0;
-				return;
-			}
-			tu_sleep_ms(10);
-		}
-		kill(g->pid, SIGKILL);
-		waitpid(g->pid, &st, 0);
+		(void)nh_stop(g->pid);
 		g->pid = 0;
 	}
 }
@@ -1243,7 +1108,7 @@ static Suite *audit_suite(void)
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	if (access(nginx_path(), X_OK) != 0) {
+	if (access(nh_nginx_path(), X_OK) != 0) {
 		const char *v = getenv("FTLOG_NO_NGINX");
 		if (v != NULL && strcmp(v, "1") == 0) {
 			printf("test_audit: SKIP: no nginx\n");
