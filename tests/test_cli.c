@@ -61,81 +61,11 @@ static const char *ftlog_path(void)
 	return path;
 }
 
-struct result {
-	int status; /* exit status, 128+signal, or -1 */
-	char *out;  /* stdout, NUL-terminated */
-	char *err;  /* stderr */
-};
-
-static void result_free(struct result *r)
-{
-	free(r->out);
-	free(r->err);
-	memset(r, 0, sizeof(*r));
-}
-
-static char *slurp(const char *path)
-{
-	size_t len;
-	uint8_t *b = tu_read_file(path, &len);
-
-	if (b == NULL) {
-		b = (uint8_t *)strdup("");
-	}
-	return (char *)b;
-}
-
-/* Run prog with argv (NULL-terminated, without argv[0]) in dir cwd. */
-static void runv(const char *cwd, const char *prog, const char *const *argv,
-		 struct result *r)
-{
-	char *av[MAX_ARGS + 2];
-	char *ofile = tu_strf("%s/.stdout", cwd);
-	char *efile = tu_strf("%s/.stderr", cwd);
-	size_t n = 0;
-	pid_t pid;
-	int st;
-
-	av[n++] = (char *)prog;
-	while (argv[n - 1] != NULL) {
-		ck_assert(n <= MAX_ARGS);
-		av[n] = (char *)argv[n - 1];
-		n++;
-	}
-	av[n] = NULL;
-	pid = fork();
-	ck_assert(pid >= 0);
-	if (pid == 0) {
-		int o = open(ofile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int e = open(efile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int in = open("/dev/null", O_RDONLY);
-
-		if (o < 0 || e < 0 || in < 0 || dup2(o, 1) < 0 ||
-		    dup2(e, 2) < 0 || dup2(in, 0) < 0 || chdir(cwd) != 0) {
-			_exit(126);
-		}
-		alarm(RUN_TIMEOUT_S); /* survives exec: a hung child dies */
-		execv(prog, av);
-		_exit(127);
-	}
-	while (waitpid(pid, &st, 0) < 0) {
-		ck_assert(errno == EINTR);
-	}
-	r->status = WIFEXITED(st)     ? WEXITSTATUS(st)
-		    : WIFSIGNALED(st) ? 128 + WTERMSIG(st)
-				      : -1;
-	r->out = slurp(ofile);
-	r->err = slurp(efile);
-	ck_assert(r->out != NULL && r->err != NULL);
-	free(ofile);
-	free(efile);
-}
-
 /* ftlog ARGS... (NULL-terminated) in cwd. */
-static struct result ftlog(const char *cwd, ...)
+static tu_result ftlog(const char *cwd, ...)
 {
 	const char *argv[MAX_ARGS + 1];
-	struct result r;
+	tu_result r;
 	size_t n = 0;
 	va_list ap;
 
@@ -151,7 +81,7 @@ static struct result ftlog(const char *cwd, ...)
 	}
 	va_end(ap);
 	memset(&r, 0, sizeof(r));
-	runv(cwd, ftlog_path(), argv, &r);
+	tu_run(cwd, ftlog_path(), argv, NULL, RUN_TIMEOUT_S, &r);
 	return r;
 }
 
@@ -226,14 +156,14 @@ static void make_image(const char *dir, const char *name, size_t n,
 /* ftlog keygen --dir dir NAME; the parsed verifier key out. */
 static void keygen(const char *dir, const char *name, ft_vkey *vk)
 {
-	struct result r = ftlog(dir, "keygen", "--dir", dir, name, NULL);
+	tu_result r = ftlog(dir, "keygen", "--dir", dir, name, NULL);
 	size_t n;
 
 	EXPECT(r, 0);
 	n = strlen(r.out);
 	ck_assert(n > 0 && r.out[n - 1] == '\n');
 	ck_assert_int_eq(ft_vkey_parse(r.out, n - 1, vk), 0);
-	result_free(&r);
+	tu_result_free(&r);
 }
 
 /* Parse an envelope file; every signature must verify with one of keys. */
@@ -270,7 +200,7 @@ static void check_sig(const ft_event *ev, size_t i, const ft_vkey *vk)
 START_TEST(test_keygen)
 {
 	char *dir = tu_tmpdir();
-	struct result r;
+	tu_result r;
 	ft_vkey vk, vk2, pub;
 	ft_skey sk;
 	struct stat st;
@@ -305,7 +235,7 @@ START_TEST(test_keygen)
 	EXPECT(r, 1);
 	ck_assert_ptr_nonnull(strstr(r.err, "already exists"));
 	ck_assert_str_eq(r.out, "");
-	result_free(&r);
+	tu_result_free(&r);
 	{
 		size_t l2;
 		uint8_t *k2 = read_in(dir, "acme-release-1.key", &l2);
@@ -317,7 +247,7 @@ START_TEST(test_keygen)
 	write_in(dir, "other.pub", "x\n", 2);
 	r = ftlog(dir, "keygen", "other", NULL);
 	EXPECT(r, 1);
-	result_free(&r);
+	tu_result_free(&r);
 	{
 		char *op = path_in(dir, "other.key");
 
@@ -352,7 +282,7 @@ START_TEST(test_attest_kinds)
 	ft_event ev;
 	uint8_t d[32], sbom[32], keyd[32];
 	char dhex[65], sbomhex[65], ehex[65];
-	struct result r;
+	tu_result r;
 
 	ck_assert(dir != NULL);
 	keygen(dir, "rel1", &k1);
@@ -373,7 +303,7 @@ START_TEST(test_attest_kinds)
 		  "--evidence-type", "scas", "--evidence-sha256", ehex, NULL);
 	EXPECT(r, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "gnb-du.bin.release.dsse"));
-	result_free(&r);
+	tu_result_free(&r);
 	parse_env(dir, "gnb-du.bin.release.dsse", &ev, NULL, NULL);
 	ck_assert_int_eq(ev.kind, FT_EVENT_RELEASE);
 	ck_assert_uint_eq(ev.n_subjects, 1);
@@ -404,7 +334,7 @@ START_TEST(test_attest_kinds)
 		  "git_commit=4f2a9c1", "--param", "target=du", "--out",
 		  "b.dsse", NULL);
 	EXPECT(r, 0);
-	result_free(&r);
+	tu_result_free(&r);
 	parse_env(dir, "b.dsse", &ev, NULL, NULL);
 	ck_assert_int_eq(ev.kind, FT_EVENT_BUILD);
 	ck_assert(memcmp(ev.subjects[0].sha256, d, 32) == 0);
@@ -458,13 +388,13 @@ START_TEST(test_attest_kinds)
 				 "https://github.com/actions/runner");
 		check_sig(&e2, 0, &k2);
 		ft_event_free(&e2);
-		result_free(&r);
+		tu_result_free(&r);
 		/* --predicate with kind flags: usage error. */
 		r = ftlog(dir, "attest", "build", "--key", "rel2.key",
 			  "--image", "gnb-du.bin", "--predicate", "prov.json",
 			  "--builder-id", "x", NULL);
 		EXPECT(r, 2);
-		result_free(&r);
+		tu_result_free(&r);
 	}
 
 	/* distribution. */
@@ -474,7 +404,7 @@ START_TEST(test_attest_kinds)
 		  "--region", "us-east", "--slice", "embb", "--uri",
 		  "https://dl.example/gnb-du.bin", NULL);
 	EXPECT(r, 0);
-	result_free(&r);
+	tu_result_free(&r);
 	parse_env(dir, "gnb-du.bin.distribution.dsse", &ev, NULL, NULL);
 	ck_assert_int_eq(ev.kind, FT_EVENT_DISTRIBUTION);
 	ck_assert_str_eq(ev.product, "gnb-du");
@@ -493,7 +423,7 @@ START_TEST(test_attest_kinds)
 		  "--target", "image", "--image", "gnb-du.bin", "--product",
 		  "gnb-du", "--reason", "CVE-2025-0001: remote crash", NULL);
 	EXPECT(r, 0);
-	result_free(&r);
+	tu_result_free(&r);
 	parse_env(dir, "gnb-du.bin.revocation.dsse", &ev, NULL, NULL);
 	ck_assert_int_eq(ev.kind, FT_EVENT_REVOCATION);
 	ck_assert_int_eq(ev.revoke, FT_REVOKE_IMAGE);
@@ -508,7 +438,7 @@ START_TEST(test_attest_kinds)
 		  "--target", "key", "--revoke-key", "rel2.pub", "--reason",
 		  "key lost", "--out", "kr.dsse", NULL);
 	EXPECT(r, 0);
-	result_free(&r);
+	tu_result_free(&r);
 	parse_env(dir, "kr.dsse", &ev, NULL, NULL);
 	ck_assert_int_eq(ev.revoke, FT_REVOKE_KEY);
 	ft_event_key_digest(&k2, keyd);
@@ -522,7 +452,7 @@ START_TEST(test_attest_kinds)
 		  "--target", "key", "--revoke-key", "rel2.pub", "--reason",
 		  "x", "--image", "gnb-du.bin", NULL);
 	EXPECT(r, 2);
-	result_free(&r);
+	tu_result_free(&r);
 
 	/* A key file others can read is refused. */
 	{
@@ -535,7 +465,7 @@ START_TEST(test_attest_kinds)
 		EXPECT(r, 1);
 		ck_assert_ptr_nonnull(strstr(r.err, "chmod 600"));
 		ck_assert_str_eq(r.out, "");
-		result_free(&r);
+		tu_result_free(&r);
 		free(kp);
 	}
 	tu_rmtree(dir);
@@ -550,7 +480,7 @@ START_TEST(test_usage)
 	char *dir = tu_tmpdir();
 	uint8_t d[32];
 	ft_vkey k;
-	struct result r;
+	tu_result r;
 	static const char *const bad[][16] = {
 		{NULL},
 		{"frobnicate", NULL},
@@ -597,7 +527,7 @@ START_TEST(test_usage)
 		const char *const *av = bad[i];
 
 		memset(&r, 0, sizeof(r));
-		runv(dir, ftlog_path(), av, &r);
+		tu_run(dir, ftlog_path(), av, NULL, RUN_TIMEOUT_S, &r);
 		ck_assert_msg(r.status == 2,
 			      "case %zu (%s %s): exit %d, want 2\nstderr: %s",
 			      i, av[0] ? av[0] : "", av[0] && av[1] ? av[1] : "",
@@ -610,7 +540,7 @@ START_TEST(test_usage)
 					      strstr(r.err, "usage") != NULL,
 				      "case %zu: %s", i, r.err);
 		}
-		result_free(&r);
+		tu_result_free(&r);
 	}
 
 	/* Help: man-page sections on stdout, exit 0. */
@@ -628,30 +558,31 @@ START_TEST(test_usage)
 
 		for (i = 0; i < sizeof(helps) / sizeof(helps[0]); i++) {
 			memset(&r, 0, sizeof(r));
-			runv(dir, ftlog_path(), helps[i], &r);
+			tu_run(dir, ftlog_path(), helps[i], NULL, RUN_TIMEOUT_S,
+			       &r);
 			EXPECT(r, 0);
 			ck_assert_ptr_nonnull(strstr(r.out, "NAME\n"));
 			ck_assert_ptr_nonnull(strstr(r.out, "SYNOPSIS\n"));
 			ck_assert_ptr_nonnull(strstr(r.out, "DESCRIPTION\n"));
 			ck_assert_ptr_nonnull(strstr(r.out, "EXIT STATUS\n"));
 			ck_assert_ptr_nonnull(strstr(r.out, "EXAMPLES\n"));
-			result_free(&r);
+			tu_result_free(&r);
 		}
 		r = ftlog(dir, "help", "submit", NULL);
 		ck_assert_ptr_nonnull(strstr(r.out, "OPTIONS\n"));
 		ck_assert_ptr_nonnull(strstr(r.out, "--log-key"));
-		result_free(&r);
+		tu_result_free(&r);
 		r = ftlog(dir, "--version", NULL);
 		EXPECT(r, 0);
 		ck_assert(strncmp(r.out, "ftlog ", 6) == 0);
-		result_free(&r);
+		tu_result_free(&r);
 	}
 	/* A missing file is an I/O error (3), not a usage error. */
 	r = ftlog(dir, "attest", "build", "--key", "k.key", "--image",
 		  "no-such-image", "--builder-id", "b", "--build-type", "t",
 		  NULL);
 	EXPECT(r, 3);
-	result_free(&r);
+	tu_result_free(&r);
 	tu_rmtree(dir);
 	free(dir);
 }
@@ -659,15 +590,15 @@ END_TEST
 
 /* ---- Go interop. ------------------------------------------------------ */
 
-static struct result go_verify(const char *dir, const char *env,
+static tu_result go_verify(const char *dir, const char *env,
 			       const char *k1, const char *k2)
 {
 	const char *go = getenv("FTLOG_GO_INTEROP");
 	const char *argv[6] = {"dsse-verify", env, k1, k2, NULL, NULL};
-	struct result r;
+	tu_result r;
 
 	memset(&r, 0, sizeof(r));
-	runv(dir, go, argv, &r);
+	tu_run(dir, go, argv, NULL, RUN_TIMEOUT_S, &r);
 	return r;
 }
 
@@ -678,7 +609,7 @@ START_TEST(test_go_interop)
 	ft_vkey k1, k2;
 	uint8_t d[32], *env, *payload;
 	size_t env_len, plen, i;
-	struct result r;
+	tu_result r;
 	char *start, *end, *b64;
 	size_t b64len;
 	ft_event ev;
@@ -699,22 +630,22 @@ START_TEST(test_go_interop)
 		  "--security-version", "9007199254740991", "--hw", "cu-1",
 		  "--out", "fw.dsse", NULL);
 	EXPECT(r, 0);
-	result_free(&r);
+	tu_result_free(&r);
 
 	r = go_verify(dir, "fw.dsse", "vendor.example_rel-a.pub", "rel-b.pub");
 	EXPECT(r, 0);
 	ck_assert_str_eq(r.out, "ok 2\n");
-	result_free(&r);
+	tu_result_free(&r);
 	/* Only one of the keys given: one signature checked. */
 	{
 		const char *argv[4] = {"dsse-verify", "fw.dsse", "rel-b.pub",
 				       NULL};
 
 		memset(&r, 0, sizeof(r));
-		runv(dir, go, argv, &r);
+		tu_run(dir, go, argv, NULL, RUN_TIMEOUT_S, &r);
 		EXPECT(r, 0);
 		ck_assert_str_eq(r.out, "ok 1\n");
-		result_free(&r);
+		tu_result_free(&r);
 	}
 
 	/* The forgery: one payload byte changed, payload re-encoded, the
@@ -764,7 +695,7 @@ START_TEST(test_go_interop)
 		      "rel-b.pub");
 	EXPECT(r, 1);
 	ck_assert_ptr_nonnull(strstr(r.err, "does not verify"));
-	result_free(&r);
+	tu_result_free(&r);
 
 	free(b64);
 	free(payload);
@@ -799,7 +730,7 @@ START_TEST(test_e2e)
 	size_t env_len, proof_len;
 	char dhex[65];
 	uint64_t index;
-	struct result r;
+	tu_result r;
 	static const char *const fast[] = {"--batch-interval", "20ms", NULL};
 
 	ck_assert_int_eq(lh_init(&s, ORIGIN), 0);
@@ -843,7 +774,7 @@ START_TEST(test_e2e)
 		  "https://ci.example/runner", "--build-type",
 		  "https://example/build/v1", "--param", "commit=abc", NULL);
 	EXPECT(r, 0);
-	result_free(&r);
+	tu_result_free(&r);
 	r = ftlog(dir, "submit", "--log", url, "--log-key", "log.pub",
 		  "--out", "build.proof", "gnb-du-24.1.bin.build.dsse", NULL);
 	EXPECT(r, 0);
@@ -851,7 +782,7 @@ START_TEST(test_e2e)
 			      0,
 		      "%s", r.out);
 	ck_assert_ptr_nonnull(strstr(r.out, "-> build.proof"));
-	result_free(&r);
+	tu_result_free(&r);
 	env = read_in(dir, "gnb-du-24.1.bin.build.dsse", &env_len);
 	proof = read_in(dir, "build.proof", &proof_len);
 	ck_assert_int_eq(lh_check_tlog_proof(&s, proof, proof_len, env,
@@ -868,7 +799,7 @@ START_TEST(test_e2e)
 		  "24.1", "--security-version", "7", "--hw", "du-x1",
 		  "--build-index", "0", NULL);
 	EXPECT(r, 0);
-	result_free(&r);
+	tu_result_free(&r);
 	/* With --image: IMAGE.tlog-proof, after checking the subject. */
 	r = ftlog(dir, "submit", "--log", url, "--log-key", s.vkey_str,
 		  "--image", "gnb-du-24.1.bin", "gnb-du-24.1.bin.release.dsse",
@@ -877,7 +808,7 @@ START_TEST(test_e2e)
 	ck_assert_msg(strncmp(r.out, "logged release index=1 ", 23) == 0, "%s",
 		      r.out);
 	ck_assert_ptr_nonnull(strstr(r.out, "-> gnb-du-24.1.bin.tlog-proof"));
-	result_free(&r);
+	tu_result_free(&r);
 	env = read_in(dir, "gnb-du-24.1.bin.release.dsse", &env_len);
 	proof = read_in(dir, "gnb-du-24.1.bin.tlog-proof", &proof_len);
 	ck_assert_int_eq(lh_check_tlog_proof(&s, proof, proof_len, env,
@@ -893,28 +824,28 @@ START_TEST(test_e2e)
 	EXPECT(r, 0);
 	ck_assert_msg(strncmp(r.out, "logged release index=1 ", 23) == 0, "%s",
 		      r.out);
-	result_free(&r);
+	tu_result_free(&r);
 	/* get proof for the release envelope. */
 	r = ftlog(dir, "get", "proof", "--log", url, "--log-key", "log.pub",
 		  "gnb-du-24.1.bin.release.dsse", NULL);
 	EXPECT(r, 0);
 	ck_assert_msg(strncmp(r.out, "index=1 tree_size=", 18) == 0, "%s",
 		      r.out);
-	result_free(&r);
+	tu_result_free(&r);
 	free(env);
 
 	r = ftlog(dir, "attest", "distribution", "--key", "distributor.key",
 		  "--image", "gnb-du-24.1.bin", "--product", "gnb-du",
 		  "--channel", "stable", "--region", "eu", NULL);
 	EXPECT(r, 0);
-	result_free(&r);
+	tu_result_free(&r);
 	/* Default name without --image: the subject's name. */
 	r = ftlog(dir, "submit", "--log", url, "--log-key", "log.pub",
 		  "gnb-du-24.1.bin.distribution.dsse", NULL);
 	EXPECT(r, 0);
 	ck_assert_msg(strncmp(r.out, "logged distribution index=2 ", 28) == 0,
 		      "%s", r.out);
-	result_free(&r);
+	tu_result_free(&r);
 
 	/* An image that is not the envelope's subject: refused locally. */
 	{
@@ -926,7 +857,7 @@ START_TEST(test_e2e)
 			  "gnb-du-24.1.bin.distribution.dsse", NULL);
 		EXPECT(r, 1);
 		ck_assert_ptr_nonnull(strstr(r.err, "not a subject"));
-		result_free(&r);
+		tu_result_free(&r);
 	}
 
 	/* Lineage: the three, in order, each verified. */
@@ -950,7 +881,7 @@ START_TEST(test_e2e)
 			      "%s", r.out);
 		ck_assert_ptr_nonnull(strstr(l3, "channel=stable"));
 	}
-	result_free(&r);
+	tu_result_free(&r);
 	r = ftlog(dir, "get", "lineage", "--log", url, "--log-key", "log.pub",
 		  "--json", dhex, NULL);
 	EXPECT(r, 0);
@@ -969,14 +900,14 @@ START_TEST(test_e2e)
 				 "release");
 		json_decref(j);
 	}
-	result_free(&r);
+	tu_result_free(&r);
 
 	/* Bundle: the release, verified, written. */
 	r = ftlog(dir, "get", "bundle", "--log", url, "--log-key", "log.pub",
 		  "--image", "gnb-du-24.1.bin", "--out", "dev.tlog-proof",
 		  NULL);
 	EXPECT(r, 0);
-	result_free(&r);
+	tu_result_free(&r);
 	env = read_in(dir, "gnb-du-24.1.bin.release.dsse", &env_len);
 	proof = read_in(dir, "dev.tlog-proof", &proof_len);
 	ck_assert_int_eq(lh_check_tlog_proof(&s, proof, proof_len, env,
@@ -990,7 +921,7 @@ START_TEST(test_e2e)
 	r = ftlog(dir, "get", "bundle", "--log", url, "--log-key", "log.pub",
 		  dhex, NULL);
 	EXPECT(r, 0);
-	result_free(&r);
+	tu_result_free(&r);
 	{
 		char *n = tu_strf("%s.tlog-proof", dhex);
 
@@ -1006,14 +937,14 @@ START_TEST(test_e2e)
 		  "--security-version", "8", "--hw", "du-x1", "--out",
 		  "one.dsse", NULL);
 	EXPECT(r, 0);
-	result_free(&r);
+	tu_result_free(&r);
 	r = ftlog(dir, "submit", "--log", url, "--log-key", "log.pub", "--out",
 		  "one.proof", "one.dsse", NULL);
 	EXPECT(r, 1);
 	ck_assert_msg(strstr(r.err, "REFUSED 4") != NULL &&
 			      strstr(r.err, "threshold:") != NULL,
 		      "%s", r.err);
-	result_free(&r);
+	tu_result_free(&r);
 	{
 		char *p = path_in(dir, "one.proof");
 
@@ -1025,26 +956,26 @@ START_TEST(test_e2e)
 		  "gnb-du-24.1.bin", "--builder-id", "x", "--build-type", "y",
 		  "--out", "s.dsse", NULL);
 	EXPECT(r, 0);
-	result_free(&r);
+	tu_result_free(&r);
 	r = ftlog(dir, "submit", "--log", url, "--log-key", "log.pub", "--out",
 		  "s.proof", "s.dsse", NULL);
 	EXPECT(r, 1);
 	ck_assert_msg(strstr(r.err, "REFUSED") != NULL &&
 			      strstr(r.err, "unknown-key:") != NULL,
 		      "%s", r.err);
-	result_free(&r);
+	tu_result_free(&r);
 
 	/* Checkpoint: right key prints it; a wrong key fails. */
 	r = ftlog(dir, "get", "checkpoint", "--log", url, "--log-key",
 		  "log.pub", NULL);
 	EXPECT(r, 0);
 	ck_assert(strncmp(r.out, ORIGIN "\n", strlen(ORIGIN) + 1) == 0);
-	result_free(&r);
+	tu_result_free(&r);
 	r = ftlog(dir, "get", "checkpoint", "--log", url, "--log-key",
 		  "vendor-rel-1.pub", NULL);
 	EXPECT(r, 1);
 	ck_assert_str_eq(r.out, "");
-	result_free(&r);
+	tu_result_free(&r);
 	/* A key with the log's name but another public key. */
 	{
 		ft_skey fake;
@@ -1057,12 +988,12 @@ START_TEST(test_e2e)
 		r = ftlog(dir, "get", "bundle", "--log", url, "--log-key", fs,
 			  dhex, "--out", "fake.proof", NULL);
 		EXPECT(r, 1);
-		result_free(&r);
+		tu_result_free(&r);
 		r = ftlog(dir, "get", "lineage", "--log", url, "--log-key", fs,
 			  dhex, NULL);
 		EXPECT(r, 1);
 		ck_assert_str_eq(r.out, "");
-		result_free(&r);
+		tu_result_free(&r);
 		ft_skey_wipe(&fake);
 	}
 
@@ -1071,25 +1002,25 @@ START_TEST(test_e2e)
 		  "--target", "image", "--image", "gnb-du-24.1.bin",
 		  "--product", "gnb-du", "--reason", "CVE-2025-0001", NULL);
 	EXPECT(r, 0);
-	result_free(&r);
+	tu_result_free(&r);
 	r = ftlog(dir, "submit", "--log", url, "--log-key", "log.pub", "--out",
 		  "rev.proof", "gnb-du-24.1.bin.revocation.dsse", NULL);
 	EXPECT(r, 0);
 	ck_assert_msg(strncmp(r.out, "logged revocation index=3 ", 26) == 0,
 		      "%s", r.out);
-	result_free(&r);
+	tu_result_free(&r);
 	r = ftlog(dir, "get", "bundle", "--log", url, "--log-key", "log.pub",
 		  "--image", "gnb-du-24.1.bin", "--out", "after.proof", NULL);
 	EXPECT(r, 1);
 	ck_assert_msg(strncmp(r.err, "REVOKED: ", 9) == 0, "%s", r.err);
-	result_free(&r);
+	tu_result_free(&r);
 	r = ftlog(dir, "get", "lineage", "--log", url, "--log-key", "log.pub",
 		  dhex, NULL);
 	EXPECT(r, 0);
 	ck_assert_uint_eq(nlines(r.out), 4);
 	ck_assert_ptr_nonnull(strstr(r.out, "\n3 revocation signers=vendor-rel-2 "
 					    "target=image"));
-	result_free(&r);
+	tu_result_free(&r);
 
 	/* Unknown digest: not found (1). */
 	{
@@ -1101,17 +1032,17 @@ START_TEST(test_e2e)
 			  "log.pub", zero, NULL);
 		EXPECT(r, 1);
 		ck_assert_ptr_nonnull(strstr(r.err, "no release logged"));
-		result_free(&r);
+		tu_result_free(&r);
 		r = ftlog(dir, "get", "lineage", "--log", url, "--log-key",
 			  "log.pub", zero, NULL);
 		EXPECT(r, 1);
-		result_free(&r);
+		tu_result_free(&r);
 	}
 	/* An envelope never logged: get proof says so (1). */
 	r = ftlog(dir, "get", "proof", "--log", url, "--log-key", "log.pub",
 		  "one.dsse", NULL);
 	EXPECT(r, 1);
-	result_free(&r);
+	tu_result_free(&r);
 
 	ck_assert_int_eq(lh_stop(&s), 0);
 	ck_assert_int_eq(lh_log_clean(&s), 0);
@@ -1120,7 +1051,7 @@ START_TEST(test_e2e)
 		  "log.pub", NULL);
 	EXPECT(r, 3);
 	ck_assert_ptr_nonnull(strstr(r.err, "cannot connect"));
-	result_free(&r);
+	tu_result_free(&r);
 
 	lh_cleanup(&s);
 	free(policy);

@@ -87,79 +87,6 @@ static const char *ftverify_path(void)
 	return path;
 }
 
-struct result {
-	int status; /* exit status, 128+signal, or -1 */
-	char *out;  /* stdout, NUL-terminated */
-	char *err;  /* stderr */
-};
-
-static void result_free(struct result *r)
-{
-	free(r->out);
-	free(r->err);
-	memset(r, 0, sizeof(*r));
-}
-
-static char *slurp(const char *path)
-{
-	size_t len;
-	uint8_t *b = tu_read_file(path, &len);
-
-	if (b == NULL) {
-		b = (uint8_t *)strdup("");
-	}
-	return (char *)b;
-}
-
-/*
- * Run prog (argv without argv[0], NULL-terminated) in cwd, stdin from
- * /dev/null, stdout and stderr captured through files.
- */
-static void runv(const char *cwd, const char *prog, const char *const *argv,
-		 struct result *r)
-{
-	char *av[MAX_ARGS + 2];
-	char *ofile = tu_strf("%s/.stdout", cwd);
-	char *efile = tu_strf("%s/.stderr", cwd);
-	size_t n = 0;
-	pid_t pid;
-	int st;
-
-	av[n++] = (char *)prog;
-	while (argv[n - 1] != NULL) {
-		ck_assert(n <= MAX_ARGS);
-		av[n] = (char *)argv[n - 1];
-		n++;
-	}
-	av[n] = NULL;
-	pid = fork();
-	ck_assert(pid >= 0);
-	if (pid == 0) {
-		int o = open(ofile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int e = open(efile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int in = open("/dev/null", O_RDONLY);
-
-		if (o < 0 || e < 0 || in < 0 || dup2(o, 1) < 0 ||
-		    dup2(e, 2) < 0 || dup2(in, 0) < 0 || chdir(cwd) != 0) {
-			_exit(126);
-		}
-		alarm(RUN_TIMEOUT_S); /* survives exec: a hung child dies */
-		execv(prog, av);
-		_exit(127);
-	}
-	while (waitpid(pid, &st, 0) < 0) {
-		ck_assert(errno == EINTR);
-	}
-	r->status = WIFEXITED(st)     ? WEXITSTATUS(st)
-		    : WIFSIGNALED(st) ? 128 + WTERMSIG(st)
-				      : -1;
-	r->out = slurp(ofile);
-	r->err = slurp(efile);
-	ck_assert(r->out != NULL && r->err != NULL);
-	free(ofile);
-	free(efile);
-}
-
 /* Collect the NULL-terminated variadic arguments after `first` into argv. */
 static void collect(const char **argv, const char *first, va_list ap)
 {
@@ -177,32 +104,32 @@ static void collect(const char **argv, const char *first, va_list ap)
 }
 
 /* ftlog ARGS... (NULL-terminated) in cwd. */
-static struct result ftlog(const char *cwd, const char *first, ...)
+static tu_result ftlog(const char *cwd, const char *first, ...)
 {
 	const char *argv[MAX_ARGS + 1];
-	struct result r;
+	tu_result r;
 	va_list ap;
 
 	va_start(ap, first);
 	collect(argv, first, ap);
 	va_end(ap);
 	memset(&r, 0, sizeof(r));
-	runv(cwd, ftlog_path(), argv, &r);
+	tu_run(cwd, ftlog_path(), argv, NULL, RUN_TIMEOUT_S, &r);
 	return r;
 }
 
 /* ftverify ARGS... (NULL-terminated) in cwd. */
-static struct result ftverify(const char *cwd, const char *first, ...)
+static tu_result ftverify(const char *cwd, const char *first, ...)
 {
 	const char *argv[MAX_ARGS + 1];
-	struct result r;
+	tu_result r;
 	va_list ap;
 
 	va_start(ap, first);
 	collect(argv, first, ap);
 	va_end(ap);
 	memset(&r, 0, sizeof(r));
-	runv(cwd, ftverify_path(), argv, &r);
+	tu_run(cwd, ftverify_path(), argv, NULL, RUN_TIMEOUT_S, &r);
 	return r;
 }
 
@@ -401,7 +328,7 @@ struct world {
 /* ftlog keygen --dir dir NAME; the verifier key string out. */
 static void keygen(const char *dir, const char *name, char *out, size_t cap)
 {
-	struct result r = ftlog(dir, "keygen", "--dir", dir, name, NULL);
+	tu_result r = ftlog(dir, "keygen", "--dir", dir, name, NULL);
 	size_t n;
 	ft_vkey vk;
 
@@ -411,7 +338,7 @@ static void keygen(const char *dir, const char *name, char *out, size_t cap)
 	ck_assert_int_eq(ft_vkey_parse(r.out, n - 1, &vk), 0);
 	memcpy(out, r.out, n - 1);
 	out[n - 1] = '\0';
-	result_free(&r);
+	tu_result_free(&r);
 }
 
 /*
@@ -517,7 +444,7 @@ static uint64_t release(struct world *w, const char *img, size_t size,
 	char *env = tu_strf("%s.release.dsse", img);
 	char *want = tu_strf("-> %s.tlog-proof", img);
 	unsigned long long index;
-	struct result r;
+	tu_result r;
 
 	make_image(w->dir, img, size, seed, d != NULL ? d : dd);
 	r = ftlog(w->dir, "attest", "release", "--key", "rel-a.key", "--key",
@@ -526,14 +453,14 @@ static uint64_t release(struct world *w, const char *img, size_t size,
 		  "--security-version", sv, "--hw", "acme-du-2200", "--hw", HW,
 		  NULL);
 	EXPECT(r, 0);
-	result_free(&r);
+	tu_result_free(&r);
 	r = ftlog(w->dir, "submit", "--log", w->url, "--log-key", "log.pub",
 		  "--image", img, env, NULL);
 	EXPECT(r, 0);
 	ck_assert_msg(sscanf(r.out, "logged release index=%llu ", &index) == 1,
 		      "%s", r.out);
 	ck_assert_msg(strstr(r.out, want) != NULL, "%s", r.out);
-	result_free(&r);
+	tu_result_free(&r);
 	free(env);
 	free(want);
 	return index;
@@ -652,7 +579,7 @@ START_TEST(test_offline)
 	uint8_t d7[32], d9[32], root[32];
 	char hex[65], *img, *copy, *envf, *want;
 	uint64_t size, i7, i5, i9;
-	struct result r;
+	tu_result r;
 	struct snap sn;
 	size_t len;
 	uint8_t *a, *b;
@@ -680,7 +607,7 @@ START_TEST(test_offline)
 	ck_assert_msg(strstr(r.err, "quorum") != NULL ||
 			      strstr(r.err, "witness") != NULL,
 		      "no quorum warning: %s", r.err);
-	result_free(&r);
+	tu_result_free(&r);
 	a = read_in(w.dir, "fw-7.bin", &len);
 	{
 		size_t l2;
@@ -711,7 +638,7 @@ START_TEST(test_offline)
 	r = ftverify(w.dir, "--policy", w.policy, "--state", w.state,
 		     "--image", img, NULL);
 	EXPECT_LINE(r, 0, "OK gnb-du 24.1.3 index=0\n");
-	result_free(&r);
+	tu_result_free(&r);
 	SNAP_SAME(w.state, sn);
 
 	/* 2. One byte of the image flipped, the same bundle: digest, and the
@@ -724,7 +651,7 @@ START_TEST(test_offline)
 		     "fw-7.bin.tlog-proof", "--exec", "./mark.sh", "marker",
 		     NULL);
 	EXPECT_LINE(r, 19, "REFUSED digest: ");
-	result_free(&r);
+	tu_result_free(&r);
 	ck_assert(!exists_in(w.dir, "marker"));
 	SNAP_SAME(w.state, sn);
 	/* The default bundle name is IMAGE.tlog-proof: there is none. */
@@ -732,7 +659,7 @@ START_TEST(test_offline)
 		     "--image", "fw-7-bad.bin", "--exec", "./mark.sh",
 		     "marker", NULL);
 	EXPECT_LINE(r, 3, "REFUSED bundle: ");
-	result_free(&r);
+	tu_result_free(&r);
 	ck_assert(!exists_in(w.dir, "marker"));
 	SNAP_SAME(w.state, sn);
 
@@ -743,13 +670,13 @@ START_TEST(test_offline)
 		     "--image", "fw-5.bin", "--exec", "./mark.sh", "marker",
 		     NULL);
 	EXPECT_LINE(r, 24, "REFUSED rollback: ");
-	result_free(&r);
+	tu_result_free(&r);
 	ck_assert(!exists_in(w.dir, "marker"));
 	SNAP_SAME(w.state, sn);
 	r = ftverify(w.dir, "--policy", w.policy, "--state", w.state,
 		     "--image", "fw-5.bin", "--commit", NULL);
 	EXPECT_LINE(r, 24, "REFUSED rollback: ");
-	result_free(&r);
+	tu_result_free(&r);
 	SNAP_SAME(w.state, sn);
 
 	/* 4. A newer release whose installer fails, or is missing: 30, and
@@ -761,13 +688,13 @@ START_TEST(test_offline)
 	EXPECT_LINE(r, 30, "FAILED installer: ");
 	ck_assert_msg(strstr(r.err, "installer: no room") != NULL, "%s",
 		      r.err);
-	result_free(&r);
+	tu_result_free(&r);
 	SNAP_SAME(w.state, sn);
 	r = ftverify(w.dir, "--policy", w.policy, "--state", w.state,
 		     "--image", "fw-9.bin", "--exec",
 		     "/nonexistent/ftlog-installer", NULL);
 	EXPECT_LINE(r, 30, "FAILED installer: ");
-	result_free(&r);
+	tu_result_free(&r);
 	SNAP_SAME(w.state, sn);
 	/* A bundle whose entry was changed: inclusion, before anything
 	 * parses the entry. */
@@ -785,7 +712,7 @@ START_TEST(test_offline)
 		     "--image", "fw-9.bin", "--bundle", "changed.tlog-proof",
 		     "--exec", "./mark.sh", "marker", NULL);
 	EXPECT_LINE(r, 17, "REFUSED inclusion: ");
-	result_free(&r);
+	tu_result_free(&r);
 	ck_assert(!exists_in(w.dir, "marker"));
 	SNAP_SAME(w.state, sn);
 
@@ -797,7 +724,7 @@ START_TEST(test_offline)
 	want = tu_strf("OK gnb-du 25.0.0 index=%" PRIu64 "\n", i9);
 	EXPECT_LINE(r, 0, want);
 	free(want);
-	result_free(&r);
+	tu_result_free(&r);
 	{
 		char *env = (char *)read_in(w.dir, "installer.env", &len);
 
@@ -818,13 +745,13 @@ START_TEST(test_offline)
 	r = ftverify(w.dir, "--policy", w.policy, "--state", w.state,
 		     "--image", img, "--commit", NULL);
 	EXPECT_LINE(r, 16, "REFUSED consistency: ");
-	result_free(&r);
+	tu_result_free(&r);
 	SNAP_SAME(w.state, sn);
 	/* A release at the floor is no rollback: fw-9 again, committed. */
 	r = ftverify(w.dir, "--policy", w.policy, "--state", w.state,
 		     "--image", "fw-9.bin", "--commit", NULL);
 	EXPECT_LINE(r, 0, "OK gnb-du 25.0.0 index=2\n");
-	result_free(&r);
+	tu_result_free(&r);
 	expect_state(&w, size, root, 9);
 
 	snap_free(&sn);
@@ -842,7 +769,7 @@ START_TEST(test_online)
 	struct world w;
 	uint8_t d8[32], root[32], sroot[32];
 	uint64_t size, i8, ssize;
-	struct result r;
+	tu_result r;
 	struct snap sn;
 	char *want;
 
@@ -854,7 +781,7 @@ START_TEST(test_online)
 	r = ftverify(w.dir, "--policy", w.policy, "--state", w.state,
 		     "--image", "fw-7.bin", "--first-boot", "--commit", NULL);
 	EXPECT_LINE(r, 0, "OK gnb-du 24.1.3 index=0\n");
-	result_free(&r);
+	tu_result_free(&r);
 	ck_assert_uint_eq(state_size(&w), 1);
 	bundle_checkpoint(&w, "fw-7.bin.tlog-proof", &ssize, sroot);
 	expect_state(&w, ssize, sroot, 7);
@@ -878,7 +805,7 @@ START_TEST(test_online)
 	want = tu_strf("OK gnb-du 24.2.0 index=%" PRIu64 "\n", i8);
 	EXPECT_LINE(r, 0, want);
 	free(want);
-	result_free(&r);
+	tu_result_free(&r);
 	ck_assert(!exists_in(w.dir, "fw-8.bin.tlog-proof"));
 	/* The stored checkpoint is the log's current one now. */
 	expect_state(&w, size, root, 8);
@@ -889,7 +816,7 @@ START_TEST(test_online)
 	r = ftverify(w.dir, "--policy", w.policy, "--state", w.state,
 		     "--image", "fw-7.bin", "--log", w.url, "--commit", NULL);
 	EXPECT_LINE(r, 24, "REFUSED rollback: ");
-	result_free(&r);
+	tu_result_free(&r);
 	SNAP_SAME(w.state, sn);
 
 	/* An image the log has no release of. */
@@ -902,7 +829,7 @@ START_TEST(test_online)
 		     "--image", "unknown.bin", "--log", w.url, "--exec",
 		     "/bin/true", NULL);
 	EXPECT_LINE(r, 25, "REFUSED not-found: ");
-	result_free(&r);
+	tu_result_free(&r);
 	SNAP_SAME(w.state, sn);
 
 	/* Revoke fw-8 (the security key): the log answers 410. */
@@ -910,17 +837,17 @@ START_TEST(test_online)
 		  "--target", "image", "--image", "fw-8.bin", "--product",
 		  PRODUCT, "--reason", "CVE-2026-0001: remote crash", NULL);
 	EXPECT(r, 0);
-	result_free(&r);
+	tu_result_free(&r);
 	r = ftlog(w.dir, "submit", "--log", w.url, "--log-key", "log.pub",
 		  "fw-8.bin.revocation.dsse", NULL);
 	EXPECT(r, 0);
 	ck_assert_msg(strncmp(r.out, "logged revocation index=4 ", 26) == 0,
 		      "%s", r.out);
-	result_free(&r);
+	tu_result_free(&r);
 	r = ftverify(w.dir, "--policy", w.policy, "--state", w.state,
 		     "--image", "fw-8.bin", "--log", w.url, "--commit", NULL);
 	EXPECT_LINE(r, 26, "REFUSED revoked: ");
-	result_free(&r);
+	tu_result_free(&r);
 	SNAP_SAME(w.state, sn);
 
 	/* A release by the online path after the revocation: the stored
@@ -931,7 +858,7 @@ START_TEST(test_online)
 	r = ftverify(w.dir, "--policy", w.policy, "--state", w.state,
 		     "--image", "fw-10.bin", "--log", w.url, "--commit", NULL);
 	EXPECT_LINE(r, 0, "OK gnb-du 26.0 index=5\n");
-	result_free(&r);
+	tu_result_free(&r);
 	ck_assert_int_eq(lh_checkpoint(&w.s, &size, root, NULL), 0);
 	ck_assert_uint_eq(size, 6);
 	expect_state(&w, size, root, 10);
@@ -967,7 +894,7 @@ START_TEST(test_online)
 				     forged, "--image", "fw-10.bin", "--log",
 				     w.url, "--commit", NULL);
 			EXPECT_LINE(r, 16, "REFUSED consistency: ");
-			result_free(&r);
+			tu_result_free(&r);
 			SNAP_SAME(forged, fs);
 			snap_free(&fs);
 		}
@@ -976,7 +903,7 @@ START_TEST(test_online)
 			     "--image", "fw-10.bin", "--log", w.url, "--commit",
 			     NULL);
 		EXPECT_LINE(r, 0, "OK gnb-du 26.0 index=5\n");
-		result_free(&r);
+		tu_result_free(&r);
 		{
 			char *saved = w.state;
 
@@ -993,7 +920,7 @@ START_TEST(test_online)
 		     "--image", "fw-10.bin", "--log", w.url, "--timeout",
 		     "5000", "--commit", NULL);
 	EXPECT_LINE(r, 3, "REFUSED fetch: ");
-	result_free(&r);
+	tu_result_free(&r);
 	SNAP_SAME(w.state, sn);
 
 	snap_free(&sn);
@@ -1013,7 +940,7 @@ static void refused(struct world *w, const char *pol, const char *bundle,
 		    int code, const char *prefix)
 {
 	const char *argv[MAX_ARGS + 1];
-	struct result r;
+	tu_result r;
 	size_t n = 0;
 
 	argv[n++] = "--policy";
@@ -1034,9 +961,9 @@ static void refused(struct world *w, const char *pol, const char *bundle,
 	}
 	argv[n] = NULL;
 	memset(&r, 0, sizeof(r));
-	runv(w->dir, ftverify_path(), argv, &r);
+	tu_run(w->dir, ftverify_path(), argv, NULL, RUN_TIMEOUT_S, &r);
 	EXPECT_LINE(r, code, prefix);
-	result_free(&r);
+	tu_result_free(&r);
 	ck_assert_msg(!exists_in(w->dir, "marker"), "installer ran (%s)",
 		      prefix);
 	ck_assert_msg(!exists_in(w->dir, "state"), "state written (%s)",
@@ -1046,7 +973,7 @@ static void refused(struct world *w, const char *pol, const char *bundle,
 START_TEST(test_refusals)
 {
 	struct world w;
-	struct result r;
+	tu_result r;
 	struct snap sn;
 	char *keys;
 	uint8_t *b;
@@ -1120,11 +1047,11 @@ START_TEST(test_refusals)
 		  "fw.bin", "--builder-id", "https://ci.example/runner",
 		  "--build-type", "https://example/build/v1", NULL);
 	EXPECT(r, 0);
-	result_free(&r);
+	tu_result_free(&r);
 	r = ftlog(w.dir, "submit", "--log", w.url, "--log-key", "log.pub",
 		  "--out", "build.tlog-proof", "fw.bin.build.dsse", NULL);
 	EXPECT(r, 0);
-	result_free(&r);
+	tu_result_free(&r);
 	refused(&w, "device.json", "build.tlog-proof", 18,
 		"REFUSED not-release: ");
 
@@ -1164,7 +1091,7 @@ START_TEST(test_refusals)
 		     "--image", "no-such.bin", "--first-boot", "--commit",
 		     NULL);
 	EXPECT_LINE(r, 3, "REFUSED image: ");
-	result_free(&r);
+	tu_result_free(&r);
 	ck_assert(!exists_in(w.dir, "state"));
 
 	/* Verified, but the state cannot be written (its directory does
@@ -1176,7 +1103,7 @@ START_TEST(test_refusals)
 			     "--image", "fw.bin", "--first-boot", "--commit",
 			     NULL);
 		EXPECT_LINE(r, 31, "FAILED commit: ");
-		result_free(&r);
+		tu_result_free(&r);
 		ck_assert(!exists_in(w.dir, "no-such-dir"));
 		free(st);
 	}
@@ -1185,14 +1112,14 @@ START_TEST(test_refusals)
 	r = ftverify(w.dir, "--policy", w.policy, "--state", w.state,
 		     "--image", "fw.bin", "--commit", NULL);
 	EXPECT_LINE(r, 5, "REFUSED state: ");
-	result_free(&r);
+	tu_result_free(&r);
 	ck_assert(!exists_in(w.dir, "state"));
 
 	/* A corrupted state: refused, never reset, left as it is. */
 	r = ftverify(w.dir, "--policy", w.policy, "--state", w.state,
 		     "--image", "fw.bin", "--first-boot", "--commit", NULL);
 	EXPECT_LINE(r, 0, "OK gnb-du 1.0 index=0\n");
-	result_free(&r);
+	tu_result_free(&r);
 	b = read_in(w.dir, "state", &len);
 	b[len / 3] ^= 0x04;
 	write_in(w.dir, "state", b, len);
@@ -1201,14 +1128,14 @@ START_TEST(test_refusals)
 	r = ftverify(w.dir, "--policy", w.policy, "--state", w.state,
 		     "--image", "fw.bin", "--commit", NULL);
 	EXPECT_LINE(r, 5, "REFUSED state: ");
-	result_free(&r);
+	tu_result_free(&r);
 	SNAP_SAME(w.state, sn);
 	/* --first-boot does not turn a corrupted state into a first boot. */
 	r = ftverify(w.dir, "--policy", w.policy, "--state", w.state,
 		     "--image", "fw.bin", "--first-boot", "--exec",
 		     "./mark.sh", "marker", NULL);
 	EXPECT_LINE(r, 5, "REFUSED state: ");
-	result_free(&r);
+	tu_result_free(&r);
 	ck_assert(!exists_in(w.dir, "marker"));
 	SNAP_SAME(w.state, sn);
 
@@ -1270,7 +1197,7 @@ START_TEST(test_usage)
 		 "--image", "img2", NULL},
 	};
 	char *dir = tu_tmpdir();
-	struct result r;
+	tu_result r;
 	size_t i;
 
 	ck_assert(dir != NULL);
@@ -1280,7 +1207,7 @@ START_TEST(test_usage)
 	{
 		static const char *const help[] = {"--help", NULL};
 
-		runv(dir, ftverify_path(), help, &r);
+		tu_run(dir, ftverify_path(), help, NULL, RUN_TIMEOUT_S, &r);
 	}
 	EXPECT(r, 0);
 	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
@@ -1291,11 +1218,11 @@ START_TEST(test_usage)
 	ck_assert_ptr_nonnull(strstr(r.out, "--policy"));
 	ck_assert_ptr_nonnull(strstr(r.out, "--first-boot"));
 	ck_assert_ptr_nonnull(strstr(r.out, "--exec"));
-	result_free(&r);
+	tu_result_free(&r);
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		memset(&r, 0, sizeof(r));
-		runv(dir, ftverify_path(), bad[i], &r);
+		tu_run(dir, ftverify_path(), bad[i], NULL, RUN_TIMEOUT_S, &r);
 		ck_assert_msg(r.status == 2,
 			      "case %zu: exit %d, want 2\nstdout: %s\n"
 			      "stderr: %s",
@@ -1304,7 +1231,7 @@ START_TEST(test_usage)
 		ck_assert_msg(strncmp(r.out, "OK", 2) != 0, "case %zu: %s", i,
 			      r.out);
 		NO_SANITIZER(r);
-		result_free(&r);
+		tu_result_free(&r);
 	}
 	tu_rmtree(dir);
 	free(dir);
@@ -1334,7 +1261,7 @@ static void valgrind_ok(const struct world *w, const char *log,
 {
 	const char *argv[MAX_ARGS + 1];
 	char *logopt = tu_strf("--log-file=%s/%s", w->dir, log);
-	struct result r;
+	tu_result r;
 	size_t n = 0, i, len;
 	char *text;
 
@@ -1350,7 +1277,7 @@ static void valgrind_ok(const struct world *w, const char *log,
 	}
 	argv[n] = NULL;
 	memset(&r, 0, sizeof(r));
-	runv(w->dir, VALGRIND, argv, &r);
+	tu_run(w->dir, VALGRIND, argv, NULL, RUN_TIMEOUT_S, &r);
 	text = (char *)read_in(w->dir, log, &len);
 	ck_assert_msg(r.status == 0, "valgrind exit %d\nstdout: %s\n%s",
 		      r.status, r.out, text);
@@ -1361,14 +1288,14 @@ static void valgrind_ok(const struct world *w, const char *log,
 	ck_assert_msg(strstr(text, "ERROR SUMMARY: 0 errors") != NULL, "%s",
 		      text);
 	free(text);
-	result_free(&r);
+	tu_result_free(&r);
 	free(logopt);
 }
 
 START_TEST(test_valgrind)
 {
 	struct world w;
-	struct result r;
+	tu_result r;
 	uint8_t root[32];
 	uint64_t size;
 
@@ -1391,7 +1318,7 @@ START_TEST(test_valgrind)
 	r = ftverify(w.dir, "--policy", w.policy, "--state", w.state,
 		     "--image", "fw-7.bin", "--first-boot", "--commit", NULL);
 	EXPECT_LINE(r, 0, "OK gnb-du 24.1.3 index=0\n");
-	result_free(&r);
+	tu_result_free(&r);
 	ck_assert_uint_eq(release(&w, "fw-8.bin", 100000, 12, "24.2.0", "8",
 				  NULL),
 			  1);

@@ -66,7 +66,6 @@
 #define LOG_B "example.org/log-b"
 #define WIT_NAME "witness.example/w1"
 #define MAX_LEAVES 300
-#define MAX_ARGS 32
 #define RUN_TIMEOUT_S 60
 #define CT_SIZE "text/x.tlog.size"
 
@@ -692,53 +691,18 @@ static const char *ftlog_path(void)
 	return path;
 }
 
-/* Run prog with argv (NULL-terminated, without argv[0]); stdin from
- * stdin_path or /dev/null; stdout/stderr captured into *out, *err. */
+/* Run prog with argv (NULL-terminated, without argv[0]) in tmp; stdin
+ * from stdin_path or /dev/null; stdout/stderr into *out, *err. */
 static int run_prog(const char *prog, const char *const *argv,
 		    const char *stdin_path, const char *tmp, char **out,
 		    char **err)
 {
-	char *av[MAX_ARGS + 2];
-	char *ofile = tu_strf("%s/.stdout", tmp);
-	char *efile = tu_strf("%s/.stderr", tmp);
-	size_t n = 0, len = 0;
-	pid_t pid;
-	int st;
+	tu_result r;
 
-	av[n++] = (char *)prog;
-	while (argv[n - 1] != NULL) {
-		ck_assert(n <= MAX_ARGS);
-		av[n] = (char *)argv[n - 1];
-		n++;
-	}
-	av[n] = NULL;
-	pid = fork();
-	ck_assert(pid >= 0);
-	if (pid == 0) {
-		int o = open(ofile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int e = open(efile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int in = open(stdin_path != NULL ? stdin_path : "/dev/null",
-			      O_RDONLY);
-
-		if (o < 0 || e < 0 || in < 0 || dup2(o, 1) < 0 ||
-		    dup2(e, 2) < 0 || dup2(in, 0) < 0) {
-			_exit(126);
-		}
-		alarm(RUN_TIMEOUT_S);
-		execvp(prog, av);
-		_exit(127);
-	}
-	while (waitpid(pid, &st, 0) < 0) {
-		ck_assert(errno == EINTR);
-	}
-	*out = (char *)tu_read_file(ofile, &len);
-	*err = (char *)tu_read_file(efile, &len);
-	ck_assert(*out != NULL && *err != NULL);
-	free(ofile);
-	free(efile);
-	return WIFEXITED(st) ? WEXITSTATUS(st)
-	       : WIFSIGNALED(st) ? 128 + WTERMSIG(st)
-				 : -1;
+	tu_run(tmp, prog, argv, stdin_path, RUN_TIMEOUT_S, &r);
+	*out = r.out;
+	*err = r.err;
+	return r.status;
 }
 
 #define NO_SANITIZER(s)                                                     \

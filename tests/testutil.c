@@ -3,12 +3,14 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/testutil.h"
@@ -169,4 +171,68 @@ char *tu_strf(const char *fmt, ...)
 	(void)vsnprintf(s, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	return s;
+}
+
+static char *read_or_empty(const char *path)
+{
+	size_t len;
+	uint8_t *b = tu_read_file(path, &len);
+
+	if (b == NULL) {
+		b = (uint8_t *)strdup("");
+	}
+	ck_assert(b != NULL);
+	return (char *)b;
+}
+
+void tu_run(const char *cwd, const char *prog, const char *const *argv,
+	    const char *stdin_path, unsigned timeout_s, tu_result *r)
+{
+	char *av[66];
+	char *ofile = tu_strf("%s/.stdout", cwd);
+	char *efile = tu_strf("%s/.stderr", cwd);
+	size_t n = 0;
+	pid_t pid;
+	int st;
+
+	av[n++] = (char *)prog;
+	while (argv[n - 1] != NULL) {
+		ck_assert(n <= 64);
+		av[n] = (char *)argv[n - 1];
+		n++;
+	}
+	av[n] = NULL;
+	pid = fork();
+	ck_assert(pid >= 0);
+	if (pid == 0) {
+		int o = open(ofile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int e = open(efile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int in = open(stdin_path != NULL ? stdin_path : "/dev/null",
+			      O_RDONLY);
+
+		if (o < 0 || e < 0 || in < 0 || dup2(o, 1) < 0 ||
+		    dup2(e, 2) < 0 || dup2(in, 0) < 0 || chdir(cwd) != 0) {
+			_exit(126);
+		}
+		alarm(timeout_s); /* survives exec: a hung child dies */
+		execvp(prog, av);
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0) {
+		ck_assert(errno == EINTR);
+	}
+	r->status = WIFEXITED(st)     ? WEXITSTATUS(st)
+		    : WIFSIGNALED(st) ? 128 + WTERMSIG(st)
+				      : -1;
+	r->out = read_or_empty(ofile);
+	r->err = read_or_empty(efile);
+	free(ofile);
+	free(efile);
+}
+
+void tu_result_free(tu_result *r)
+{
+	free(r->out);
+	free(r->err);
+	memset(r, 0, sizeof(*r));
 }

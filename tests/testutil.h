@@ -36,6 +36,24 @@ void tu_rmtree(const char *dir);
  */
 int tu_run_suite(Suite *s);
 
+/* What a program run with tu_run did. */
+typedef struct tu_result {
+	int status; /* exit status, 128+signal, or -1 */
+	char *out;  /* standard output, NUL-terminated ("" if none) */
+	char *err;  /* standard error */
+} tu_result;
+
+/*
+ * Run prog (argv without argv[0], NULL-terminated, at most 64) in cwd,
+ * standard input from stdin_path (NULL: /dev/null), standard output and
+ * error captured through cwd/.stdout and cwd/.stderr. A child still
+ * running after timeout_s is killed (alarm, which survives exec). The
+ * test fails if the child cannot be started.
+ */
+void tu_run(const char *cwd, const char *prog, const char *const *argv,
+	    const char *stdin_path, unsigned timeout_s, tu_result *r);
+void tu_result_free(tu_result *r);
+
 /* Sleep for ms milliseconds (resumed across signals). */
 void tu_sleep_ms(long ms);
 
