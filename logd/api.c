@@ -267,6 +267,14 @@ static int hashes_body(ft_resp *r, const char *first_line,
 	return 0;
 }
 
+/* 503 with a Retry-After of retry_after seconds. */
+static void busy(ft_resp *r, const char *reason, int retry_after)
+{
+	(void)ft_resp_error(r, 503, reason);
+	(void)snprintf(r->extra_header, sizeof(r->extra_header),
+		       "Retry-After: %d", retry_after);
+}
+
 /* ---- Handlers (inside a read snapshot). */
 
 /*
@@ -282,10 +290,8 @@ static void h_checkpoint_published(ft_api *api, ft_resp *r)
 	int err = ft_witc_published(api->o.witc, &note, &len, &size, &root);
 
 	if (err == FT_ENOTFOUND) {
-		(void)ft_resp_error(r, 503, "no checkpoint has been cosigned "
-					    "by a quorum of witnesses yet");
-		(void)snprintf(r->extra_header, sizeof(r->extra_header),
-			       "Retry-After: 1");
+		busy(r, "no checkpoint has been cosigned by a quorum of "
+			"witnesses yet", 1);
 		return;
 	}
 	if (err != 0) {
@@ -597,14 +603,10 @@ static void add_done(void *ctx, ft_seq_result *res)
 		res->proof = NULL;
 		break;
 	case FT_EBUSY:
-		(void)ft_resp_error(&r, 503, "queue is full, retry later");
-		(void)snprintf(r.extra_header, sizeof(r.extra_header),
-			       "Retry-After: 1");
+		busy(&r, "queue is full, retry later", 1);
 		break;
 	case FT_ESHUTDOWN:
-		(void)ft_resp_error(&r, 503, "server is shutting down");
-		(void)snprintf(r.extra_header, sizeof(r.extra_header),
-			       "Retry-After: 5");
+		busy(&r, "server is shutting down", 5);
 		break;
 	case FT_EREVOKED:
 		(void)ft_resp_error(&r, 403, res->reason[0] != '\0'
@@ -617,16 +619,10 @@ static void add_done(void *ctx, ft_seq_result *res)
 						     : "duplicate-event");
 		break;
 	case FT_ESTORE_FULL:
-		(void)ft_resp_error(&r, 503, "log storage is full; nothing "
-					     "was stored");
-		(void)snprintf(r.extra_header, sizeof(r.extra_header),
-			       "Retry-After: 30");
+		busy(&r, "log storage is full; nothing was stored", 30);
 		break;
 	default:
-		(void)ft_resp_error(&r, 503, "entry not stored: storage "
-					     "error");
-		(void)snprintf(r.extra_header, sizeof(r.extra_header),
-			       "Retry-After: 10");
+		busy(&r, "entry not stored: storage error", 10);
 		break;
 	}
 	p->done(p->conn_ctx, &r);
@@ -791,13 +787,6 @@ static void pending_free(struct pending *p)
 	free(p->entry);
 	free(p->meta);
 	free(p);
-}
-
-static void busy(ft_resp *r, const char *reason, int retry_after)
-{
-	(void)ft_resp_error(r, 503, reason);
-	(void)snprintf(r->extra_header, sizeof(r->extra_header),
-		       "Retry-After: %d", retry_after);
 }
 
 static void submit_error(ft_resp *r, int err)
@@ -1179,11 +1168,8 @@ static void h_bundle_published(ft_api *api, ft_store_state *st,
 				&pst.root);
 	if (err == FT_ENOTFOUND || (err == 0 && index >= pst.size)) {
 		free(note);
-		(void)ft_resp_error(r, 503, "this release is logged but not "
-					    "yet in a checkpoint cosigned by "
-					    "the witnesses; retry shortly");
-		(void)snprintf(r->extra_header, sizeof(r->extra_header),
-			       "Retry-After: 1");
+		busy(r, "this release is logged but not yet in a checkpoint "
+			"cosigned by the witnesses; retry shortly", 1);
 		return;
 	}
 	if (err != 0) {
